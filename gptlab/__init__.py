@@ -1,0 +1,44 @@
+"""gptlab: the helper package of the gptlab course.
+
+The notebooks build every idea from scratch first; this package keeps the result so that
+later chapters can import it. Modules are named after what they hold:
+
+- :mod:`gptlab.data`        corpora (Shakespeare, Python docs, dialogues), cache, batching
+- :mod:`gptlab.tokenizers`  byte-level BPE from scratch and the real GPT-2 tokenizer
+- :mod:`gptlab.attention`   scaled dot-product attention and multi-head attention
+- :mod:`gptlab.model`       the GPT-2-compatible model and Hugging Face conversion
+- :mod:`gptlab.doctor`      the setup check
+- :mod:`gptlab.utils`       seeding and device selection
+
+Submodules are imported lazily so that ``import gptlab`` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+from gptlab.utils import get_device, seed_everything  # noqa: E402  (light, no torch import cost beyond torch)
+
+_SUBMODULES = {
+    "attention", "bench", "checks", "cli", "data", "doctor", "exercises", "generate",
+    "model", "plotting", "tokenizers", "train", "utils",
+}
+
+
+def doctor(**kwargs: Any):
+    """Run the setup check and print one line per item (see :func:`gptlab.doctor.doctor`)."""
+    from gptlab.doctor import doctor as _doctor
+
+    return _doctor(**kwargs)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBMODULES:
+        return importlib.import_module(f"gptlab.{name}")
+    raise AttributeError(f"module 'gptlab' has no attribute {name!r}")
+
+
+__all__ = ["__version__", "doctor", "get_device", "seed_everything", *sorted(_SUBMODULES)]
