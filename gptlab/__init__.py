@@ -7,7 +7,7 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.tokenizers`  byte-level BPE from scratch and the real GPT-2 tokenizer
 - :mod:`gptlab.attention`   scaled dot-product attention and multi-head attention
 - :mod:`gptlab.model`       the GPT-2-compatible model and Hugging Face conversion
-- :mod:`gptlab.doctor`      the setup check
+- :mod:`gptlab.checkup`     the setup check behind `gptlab.doctor()`
 - :mod:`gptlab.utils`       seeding and device selection
 
 Submodules are imported lazily so that ``import gptlab`` stays fast.
@@ -20,19 +20,30 @@ from typing import Any
 
 __version__ = "0.1.0"
 
-from gptlab.utils import get_device, seed_everything  # noqa: E402  (light, no torch import cost beyond torch)
-
 _SUBMODULES = {
-    "attention", "bench", "checks", "cli", "data", "doctor", "exercises", "generate",
-    "model", "plotting", "tokenizers", "train", "utils",
+    "attention", "checkup", "cli", "data", "model", "tokenizers", "utils",
 }
 
 
 def doctor(**kwargs: Any):
-    """Run the setup check and print one line per item (see :func:`gptlab.doctor.doctor`)."""
-    from gptlab.doctor import doctor as _doctor
+    """Run the setup check and print one line per item (see :func:`gptlab.checkup.doctor`)."""
+    from gptlab.checkup import doctor as _doctor
 
     return _doctor(**kwargs)
+
+
+def seed_everything(seed: int = 1337):
+    """Seed Python, NumPy and PyTorch (see :func:`gptlab.utils.seed_everything`)."""
+    from gptlab.utils import seed_everything as _seed
+
+    return _seed(seed)
+
+
+def get_device(preference: str | None = None):
+    """CUDA, then MPS, then CPU, unless told otherwise (see :func:`gptlab.utils.get_device`)."""
+    from gptlab.utils import get_device as _get_device
+
+    return _get_device(preference)
 
 
 def __getattr__(name: str) -> Any:

@@ -1,0 +1,73 @@
+# gptlab: the two commands that matter are `make book` and `make test`.
+# Each creates the virtual environment in .venv (with pinned versions) if it is missing.
+
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.gptlab-installed
+export HF_HUB_OFFLINE ?= 1
+export PIP_DISABLE_PIP_VERSION_CHECK = 1
+
+# pytest over the unit tests (which also build the site and check it in Chromium),
+# then nbval over every notebook (a cell that raises fails the run).
+TEST_CMD = $(BIN)/python -m pytest tests notebooks \
+	--nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with nbval_sanitize.cfg
+
+.PHONY: help venv book test test-unit test-notebooks lab learner execute data doctor constraints clean
+
+help:
+	@echo "make book     build the website into _build/html (creates .venv if needed)"
+	@echo "make test     run every test: unit tests, site build + browser check, all notebooks"
+	@echo "make lab      open JupyterLab on the notebooks"
+	@echo "make data     download and verify the Shakespeare corpus"
+	@echo "make doctor   check this machine for the course"
+	@echo "make execute NB=notebooks/01_language_models.ipynb   re-run one notebook and store its outputs"
+
+$(STAMP): pyproject.toml constraints.txt
+	@echo "==> Setting up the virtual environment in $(VENV) (first time: about 2 minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> Installing PyTorch (CPU build unless your platform's default wheel has CUDA/MPS)"
+	$(BIN)/python -m pip install --quiet -c constraints.txt torch
+	@echo "==> Installing gptlab and the book/test tools"
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
+	@touch $(STAMP)
+	@echo "==> Environment ready: $(VENV)"
+
+venv: $(STAMP)
+
+book: $(STAMP)
+	@echo "==> Building the website (warnings are errors)"
+	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "==> Done: open _build/html/index.html"
+
+test: $(STAMP)
+	@echo "==> Running every test (unit tests, site build and browser check, notebooks)"
+	$(TEST_CMD)
+
+test-unit: $(STAMP)
+	$(BIN)/python -m pytest tests
+
+test-notebooks: $(STAMP)
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with nbval_sanitize.cfg
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/00_setup.ipynb
+
+execute: $(STAMP)
+	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_slug.ipynb" && exit 2)
+	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $(NB)
+
+data: $(STAMP)
+	$(BIN)/gptlab data fetch
+
+doctor: $(STAMP)
+	$(BIN)/gptlab doctor
+
+constraints: $(STAMP)
+	@{ echo "# Pinned versions for a fast, repeatable install (make venv installs with -c constraints.txt)."; \
+	   echo "# Regenerate after changing dependencies: make constraints"; \
+	   $(BIN)/python -m pip freeze --all --exclude-editable | grep -vE '^(gptlab|pip)==' | sed -E 's/^torch==([0-9.]+)\+.*/torch==\1/'; } > constraints.txt
+
+clean:
+	rm -rf _build learner .pytest_cache

@@ -1,0 +1,127 @@
+"""The repository's shape and conventions: layout, dependencies, notebook hygiene, README."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
+
+
+def test_layout():
+    for name in ["book", "notebooks", "gptlab", "tests", "environment.yml", "_config.yml",
+                 "_toc.yml", "README.md", "pyproject.toml", "Makefile", ".ci/run", "LICENSE",
+                 ".gitignore", "CONTRIBUTING.md", "constraints.txt", "book/references.bib"]:
+        assert (ROOT / name).exists(), f"missing {name}"
+
+
+def _pyproject() -> dict:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def _name(requirement: str) -> str:
+    return re.split(r"[<>=!~\[; ]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_environment_yml_agrees_with_pyproject():
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    deps = env["dependencies"]
+    python = next(d for d in deps if isinstance(d, str) and d.startswith("python="))
+    pip_section = next(d["pip"] for d in deps if isinstance(d, dict) and "pip" in d)
+    project = _pyproject()["project"]
+    # The conda route installs this project with the extra that holds everything else.
+    editable = [p for p in pip_section if p.startswith("-e")]
+    assert editable, "environment.yml must install the project itself with pip -e"
+    extra = re.search(r"\[(.+)\]", editable[0]).group(1)
+    assert extra in project["optional-dependencies"], f"unknown extra {extra!r}"
+    # Its Python satisfies requires-python.
+    version = tuple(int(x) for x in python.split("=")[1].split("."))
+    minimum = tuple(int(x) for x in project["requires-python"].lstrip(">=").split("."))
+    assert version >= minimum
+    # Anything else pinned there is a runtime dependency pinned identically in constraints.txt.
+    constraints = {_name(line): line.strip() for line in (ROOT / "constraints.txt").read_text().splitlines()
+                   if line.strip() and not line.startswith("#")}
+    runtime = {_name(d) for d in project["dependencies"]}
+    for req in pip_section:
+        if req.startswith("-e"):
+            continue
+        assert _name(req) in runtime, f"{req} in environment.yml is not a dependency in pyproject.toml"
+        assert constraints.get(_name(req)) == req, f"{req} differs from constraints.txt"
+
+
+def test_every_dependency_is_pinned_in_constraints():
+    constraints = {_name(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
+                   if line.strip() and not line.startswith("#")}
+    project = _pyproject()["project"]
+    wanted = [*project["dependencies"]]
+    for extra in project["optional-dependencies"].values():
+        wanted += [d for d in extra if not d.startswith("gptlab")]
+    missing = sorted({_name(d) for d in wanted} - constraints)
+    assert not missing, f"not pinned in constraints.txt (run `make constraints`): {missing}"
+
+
+def test_torch_is_pinned_to_a_release():
+    line = next(l for l in (ROOT / "constraints.txt").read_text().splitlines() if l.startswith("torch=="))
+    assert re.fullmatch(r"torch==\d+\.\d+\.\d+", line), "pin torch without a local (+cpu) label"
+
+
+def test_notebook_names_are_ordered_and_in_toc():
+    assert NOTEBOOKS, "no notebooks found"
+    toc = (ROOT / "_toc.yml").read_text()
+    listed = re.findall(r"notebooks/(\d\d_[a-z0-9_]+)", toc)
+    for path in NOTEBOOKS:
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} is not NN_slug.ipynb"
+        assert path.stem in listed, f"{path.name} is not listed in _toc.yml"
+    assert listed == sorted(listed), f"_toc.yml lists notebooks out of order: {listed}"
+    numbers = [int(n[:2]) for n in listed]
+    assert len(set(numbers)) == len(numbers), "two notebooks share a number"
+
+
+def test_notebooks_hold_one_clean_run():
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())  # parses
+        counts = []
+        for cell in nb["cells"]:
+            if cell["cell_type"] != "code" or not "".join(cell["source"]).strip():
+                continue
+            counts.append(cell["execution_count"])
+            for out in cell.get("outputs", []):
+                assert out["output_type"] != "error", f"{path.name}: stored error output"
+        assert counts == list(range(1, len(counts) + 1)), (
+            f"{path.name}: execution counts {counts} are not 1..n; re-run it top to bottom "
+            f"(make execute NB={path.relative_to(ROOT)})"
+        )
+
+
+def test_notebook_conventions():
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        first, second = nb["cells"][0], nb["cells"][1]
+        assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), \
+            f"{path.name}: the first cell must be a markdown title"
+        assert "Run time" in "".join(first["source"]), f"{path.name}: state the expected run time"
+        src = "".join(second["source"])
+        assert second["cell_type"] == "code" and "import gptlab" in src and "seed" in src, \
+            f"{path.name}: the second cell must import gptlab and seed"
+
+
+def test_readme_opens_with_the_two_commands():
+    readme = (ROOT / "README.md").read_text()
+    head = readme[: readme.index("\n## ")] if "\n## " in readme else readme
+    assert "make book" in head and "make test" in head
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert re.search(r"^\s*(time\s+)?make test\s*$", ci, re.M), ".ci/run must run the README's test command"
+
+
+def test_config_builds_offline_and_strict():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["execute"]["execute_notebooks"] == "off"
+    assert "sphinx-mathjax-offline" in config["sphinx"]["extra_extensions"]
+    assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
+    makefile = (ROOT / "Makefile").read_text()
+    assert "--warningiserror" in makefile and "--keep-going" in makefile
