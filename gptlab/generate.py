@@ -1,0 +1,156 @@
+"""Text generation: greedy decoding, temperature, top-k, top-p, repetition penalty, stop sequences.
+
+:func:`generate` extends a batch of prompts one token at a time. With ``use_cache=True`` it
+keeps each layer's keys and values (the KV cache, see :mod:`gptlab.attention`), so each new
+token costs one position's worth of work instead of re-reading the whole sequence; the
+tokens are the same either way.
+
+Shapes: ``idx`` is ``(B, T)`` token ids; the result is ``(B, T + new)``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import torch
+from torch import Tensor
+
+__all__ = ["generate", "filter_top_k", "filter_top_p", "apply_repetition_penalty"]
+
+
+def filter_top_k(logits: Tensor, k: int) -> Tensor:
+    """Keep the ``k`` largest logits in each row of ``(B, V)``; set the rest to ``-inf``."""
+    k = min(k, logits.size(-1))
+    kth = torch.topk(logits, k, dim=-1).values[..., -1:]
+    return logits.masked_fill(logits < kth, float("-inf"))
+
+
+def filter_top_p(logits: Tensor, p: float) -> Tensor:
+    """Nucleus filtering (Holtzman et al., 2020) of ``(B, V)`` logits.
+
+    Keeps, per row, the smallest set of most likely tokens whose probabilities add up to at
+    least ``p`` (the most likely token is always kept); the rest become ``-inf``.
+    """
+    sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
+    probs = torch.softmax(sorted_logits, dim=-1)
+    before = torch.cumsum(probs, dim=-1) - probs  # probability mass of strictly better tokens
+    drop_sorted = before >= p
+    drop_sorted[..., 0] = False
+    drop = torch.zeros_like(drop_sorted).scatter(-1, order, drop_sorted)
+    return logits.masked_fill(drop, float("-inf"))
+
+
+def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Tensor:
+    """Make tokens already in ``seen`` ``(B, T)`` less likely, as in the CTRL paper's penalty.
+
+    A positive logit is divided by ``penalty`` and a negative one multiplied by it, so a
+    penalty above 1 always lowers the token's probability.
+    """
+    if penalty == 1.0:
+        return logits
+    picked = torch.gather(logits, -1, seen)
+    picked = torch.where(picked > 0, picked / penalty, picked * penalty)
+    return logits.scatter(-1, seen, picked)
+
+
+def _check_arguments(model, idx: Tensor, max_new_tokens: int, temperature: float,
+                     top_k: int | None, top_p: float | None, repetition_penalty: float) -> None:
+    if not isinstance(idx, Tensor) or idx.dim() != 2:
+        raise ValueError("idx must be a 2-D tensor of token ids (B, T); for one prompt use "
+                         "torch.tensor([ids]).")
+    if idx.size(1) == 0:
+        raise ValueError("The prompt is empty: give at least one token (for example the "
+                         "tokenizer's end-of-text id) to start generating from.")
+    if idx.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"idx must hold integer token ids, not {idx.dtype}.")
+    if max_new_tokens < 0:
+        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}.")
+    if temperature < 0:
+        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
+    if top_k is not None and top_k < 1:
+        raise ValueError(f"top_k must be a positive number of tokens, got {top_k}.")
+    if top_p is not None and not (0.0 < top_p <= 1.0):
+        raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
+    if repetition_penalty <= 0:
+        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}.")
+
+
+def _ends_with(row: list[int], stops: Sequence[Sequence[int]]) -> bool:
+    return any(len(s) > 0 and row[-len(s):] == list(s) for s in stops)
+
+
+@torch.no_grad()
+def generate(
+    model,
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float = 1.0,
+    top_k: int | None = None,
+    top_p: float | None = None,
+    use_cache: bool = True,
+    repetition_penalty: float = 1.0,
+    stop: Sequence[Sequence[int]] | None = None,
+    pad_id: int = 0,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Extend ``idx`` ``(B, T)`` by up to ``max_new_tokens`` tokens; return ``(B, T + new)``.
+
+    - ``temperature=0`` picks the most likely token (greedy); otherwise logits are divided
+      by ``temperature`` and a token is sampled (with ``generator`` when given, so samples
+      are reproducible).
+    - ``top_k`` keeps the k most likely tokens; ``top_p`` keeps the nucleus of mass p.
+    - ``repetition_penalty`` > 1 discourages tokens already in the sequence.
+    - ``stop`` is a list of token-id sequences; a row that produces one is finished and
+      filled with ``pad_id`` afterwards, and generation ends early when every row is.
+    - A prompt longer than the model's ``block_size`` is cut from the left (keeping the most
+      recent tokens) with a warning; the returned ids still start with the full prompt.
+      Beyond ``block_size`` the model sees a sliding window of the last ``block_size`` tokens.
+    """
+    _check_arguments(model, idx, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+    block_size = model.config.block_size
+    if idx.size(1) > block_size:
+        warnings.warn(
+            f"The prompt has {idx.size(1)} tokens but the model's context is {block_size}; "
+            f"only the last {block_size} tokens are used.", stacklevel=2)
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    out = idx.to(device=device, dtype=torch.long)
+    stops = [list(s) for s in stop] if stop else []
+    finished = torch.zeros(out.size(0), dtype=torch.bool, device=device)
+
+    cache = None
+    try:
+        for _ in range(max_new_tokens):
+            context = out[:, -block_size:]
+            if use_cache and cache is not None and out.size(1) <= block_size:
+                logits, _, cache = model(out[:, -1:], past_kvs=cache, use_cache=True)
+            elif use_cache and out.size(1) < block_size:
+                logits, _, cache = model(context, use_cache=True)
+            else:  # no cache, or the window slides: positions shift, so start afresh
+                logits, _ = model(context)
+                cache = None
+            logits = logits[:, -1, :].float()  # (B, V)
+            logits = apply_repetition_penalty(logits, out, repetition_penalty)
+            if temperature == 0:
+                next_id = torch.argmax(logits, dim=-1, keepdim=True)
+            else:
+                logits = logits / temperature
+                if top_k is not None:
+                    logits = filter_top_k(logits, top_k)
+                if top_p is not None:
+                    logits = filter_top_p(logits, top_p)
+                probs = torch.softmax(logits, dim=-1)
+                next_id = torch.multinomial(probs, 1, generator=generator)
+            next_id = torch.where(finished[:, None], torch.full_like(next_id, pad_id), next_id)
+            out = torch.cat([out, next_id], dim=1)
+            if stops:
+                for b in range(out.size(0)):
+                    if not finished[b] and _ends_with(out[b].tolist(), stops):
+                        finished[b] = True
+                if bool(finished.all()):
+                    break
+    finally:
+        model.train(was_training)
+    return out
