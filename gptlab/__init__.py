@@ -4,9 +4,16 @@ The notebooks build every idea from scratch first; this package keeps the result
 later chapters can import it. Modules are named after what they hold:
 
 - :mod:`gptlab.data`        corpora (Shakespeare, Python docs, dialogues), cache, batching
+- :mod:`gptlab.metrics`     cross-entropy, perplexity, bits per character
+- :mod:`gptlab.bigram`      the counting bigram baseline (chapter 01)
 - :mod:`gptlab.tokenizers`  byte-level BPE from scratch and the real GPT-2 tokenizer
 - :mod:`gptlab.attention`   scaled dot-product attention and multi-head attention
+- :mod:`gptlab.position`    sinusoidal position encodings and RoPE
 - :mod:`gptlab.model`       the GPT-2-compatible model and Hugging Face conversion
+- :mod:`gptlab.counting`    parameter, FLOP and memory arithmetic
+- :mod:`gptlab.generate`    sampling strategies with a KV cache
+- :mod:`gptlab.plotting`    shared figure helpers
+- :mod:`gptlab.exercises`   self-checking exercises, one module per chapter
 - :mod:`gptlab.checkup`     the setup check behind `gptlab.doctor()`
 - :mod:`gptlab.utils`       seeding and device selection
 
@@ -16,12 +23,19 @@ Submodules are imported lazily so that ``import gptlab`` stays fast.
 from __future__ import annotations
 
 import importlib
+import warnings
 from typing import Any
+
+# transformers imports tqdm.auto, which warns in a notebook without ipywidgets. We want plain
+# text progress bars (widgets would need JavaScript from a CDN on the website), so the
+# warning says nothing useful here.
+warnings.filterwarnings("ignore", message="IProgress not found")
 
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "attention", "checkup", "cli", "data", "model", "tokenizers", "utils",
+    "attention", "bigram", "checkup", "cli", "counting", "data", "exercises", "generate",
+    "metrics", "model", "plotting", "position", "tokenizers", "utils",
 }
 
 

@@ -470,7 +470,7 @@ class BPETokenizer:
         merges: dict[tuple[int, int], int] = {}
         progress = None
         if verbose:
-            from tqdm.auto import tqdm
+            from tqdm import tqdm  # plain text bars: widgets would need a CDN on the site
 
             progress = tqdm(total=num_merges, desc="BPE merges", unit="merge")
 
