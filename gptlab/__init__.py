@@ -11,7 +11,11 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.position`    sinusoidal position encodings and RoPE
 - :mod:`gptlab.model`       the GPT-2-compatible model and Hugging Face conversion
 - :mod:`gptlab.counting`    parameter, FLOP and memory arithmetic
+- :mod:`gptlab.train`       the pretraining loop (AdamW, schedule, checkpoints, DDP)
+- :mod:`gptlab.checkpoint`  atomic checkpoints (safetensors + JSON)
+- :mod:`gptlab.reference`   the shipped reference model behind ``gptlab.pretrained()``
 - :mod:`gptlab.generate`    sampling strategies with a KV cache
+- :mod:`gptlab.bench`       benchmarks against Hugging Face transformers
 - :mod:`gptlab.plotting`    shared figure helpers
 - :mod:`gptlab.exercises`   self-checking exercises, one module per chapter
 - :mod:`gptlab.checkup`     the setup check behind `gptlab.doctor()`
@@ -35,7 +39,8 @@ __version__ = "0.1.0"
 
 _SUBMODULES = {
     "attention", "bigram", "checkup", "cli", "counting", "data", "exercises", "generate",
-    "metrics", "model", "plotting", "position", "tokenizers", "utils",
+    "metrics", "model", "plotting", "position", "reference", "tokenizers", "train", "utils",
+    "bench", "checkpoint",
 }
 
 
@@ -44,6 +49,13 @@ def doctor(**kwargs: Any):
     from gptlab.checkup import doctor as _doctor
 
     return _doctor(**kwargs)
+
+
+def pretrained(name: str = "shakespeare", device: str = "cpu"):
+    """Load a shipped reference model: returns ``(model, tokenizer)`` (see :mod:`gptlab.reference`)."""
+    from gptlab.reference import pretrained as _pretrained
+
+    return _pretrained(name, device)
 
 
 def seed_everything(seed: int = 1337):
@@ -66,4 +78,4 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'gptlab' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "doctor", "get_device", "seed_everything", *sorted(_SUBMODULES)]
+__all__ = ["__version__", "doctor", "get_device", "pretrained", "seed_everything", *sorted(_SUBMODULES)]

@@ -1,0 +1,110 @@
+"""The reference models that ship with gptlab (behind ``gptlab.pretrained``), and how they were packaged.
+
+``gptlab.pretrained("shakespeare")`` returns ``(model, tokenizer)``: a GPT pretrained by
+``gptlab pretrain --config configs/shakespeare.yaml`` (see its MODEL_CARD.md). The weights
+live inside the package (``gptlab/weights/<name>/``), stored in float16 to stay small, and
+are checked against the SHA-256 recorded below before they are used.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from gptlab.data import sha256_of
+from gptlab.model import GPT, GPTConfig
+from gptlab.tokenizers import BPETokenizer
+
+WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
+
+#: name -> SHA-256 of its model.safetensors (updated when a model is re-packaged)
+REFERENCE_MODELS: dict[str, str] = {
+    "shakespeare": "",
+}
+
+
+class PretrainedError(RuntimeError):
+    """A reference model is unknown, missing or fails its checksum."""
+
+
+def pretrained(name: str = "shakespeare", device: str | torch.device = "cpu") -> tuple[GPT, BPETokenizer]:
+    """Load a shipped reference model and its tokenizer, in eval mode, after checking its hash."""
+    if name not in REFERENCE_MODELS:
+        raise PretrainedError(f"No reference model called {name!r}; available: {sorted(REFERENCE_MODELS)}.")
+    folder = WEIGHTS_DIR / name
+    weights = folder / "model.safetensors"
+    if not weights.exists():
+        raise PretrainedError(
+            f"{weights} is missing. It is committed to the repository: reinstall gptlab "
+            "(`pip install -e .` in the course folder) or restore the file with git.")
+    expected = REFERENCE_MODELS[name]
+    actual = sha256_of(weights)
+    if actual != expected:
+        raise PretrainedError(
+            f"{weights} has SHA-256 {actual}, but gptlab expects {expected}: the file is corrupt "
+            "or was replaced. Restore it with `git checkout -- gptlab/weights` or reinstall gptlab.")
+    config = GPTConfig.from_dict(json.loads((folder / "config.json").read_text())["model_config"])
+    model = GPT(config)
+    state = {k: v.float() for k, v in load_file(str(weights)).items()}
+    model.load_state_dict(state, strict=False)  # lm_head.weight is tied to wte.weight
+    tokenizer = BPETokenizer.load(folder / "tokenizer.json")
+    return model.to(device).eval(), tokenizer
+
+
+def model_card(name: str = "shakespeare") -> str:
+    """The text of a reference model's card."""
+    return (WEIGHTS_DIR / name / "MODEL_CARD.md").read_text()
+
+
+def model_info(name: str = "shakespeare") -> dict[str, Any]:
+    """The packaged record: configs, corpus sizes, losses, training time."""
+    return json.loads((WEIGHTS_DIR / name / "config.json").read_text())
+
+
+def package(checkpoint: str | os.PathLike, name: str, dest_root: Path = WEIGHTS_DIR) -> dict[str, Any]:
+    """Turn a training checkpoint into a shipped reference model (float16 weights).
+
+    Evaluates the float16-rounded model on the whole validation split (every non-overlapping
+    window), so the card reports the loss of exactly what ships. Returns the record written
+    to ``config.json``; its ``sha256`` goes into :data:`REFERENCE_MODELS`.
+    """
+    from gptlab.checkpoint import load_checkpoint
+    from gptlab.train import TrainConfig, evaluate, prepare_corpus
+
+    model, tokenizer, state, _ = load_checkpoint(checkpoint)
+    half = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()
+            if k != "lm_head.weight"}
+    rounded = GPT(model.config)
+    rounded.load_state_dict({k: v.float() for k, v in half.items()}, strict=False)
+    cfg = TrainConfig.from_dict(state["train_config"])
+    corpus = prepare_corpus(cfg, tokenizer)
+    val = evaluate(rounded, corpus.val_ids, cfg.block_size)
+    train_loss = evaluate(rounded, corpus.train_ids, cfg.block_size, n_windows=2000)
+    folder = dest_root / name
+    folder.mkdir(parents=True, exist_ok=True)
+    tmp = folder / "model.safetensors.tmp"
+    save_file(half, str(tmp), metadata={"format": "gptlab", "dtype": "float16"})
+    os.replace(tmp, folder / "model.safetensors")
+    tokenizer.save(folder / "tokenizer.json")
+    record = {
+        "name": name,
+        "model_config": model.config.to_dict(),
+        "train_config": state["train_config"],
+        "corpus": corpus.summary(),
+        "steps": state["step"],
+        "history": state["history"],
+        "final": {
+            "val_loss_per_token": round(val, 4),
+            "val_loss_per_char": round(val / corpus.val_chars_per_token, 4),
+            "train_loss_per_token_2000_windows": round(train_loss, 4),
+            "parameters": model.num_params(),
+        },
+        "sha256": sha256_of(folder / "model.safetensors"),
+    }
+    (folder / "config.json").write_text(json.dumps(record, indent=2))
+    return record
