@@ -19,6 +19,7 @@ help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make test     run every test: unit tests, site build + browser check, all notebooks"
 	@echo "make lab      open JupyterLab on the notebooks"
+	@echo "make learner  learner edition (no solutions) in learner/ and its website in _build/learner-html"
 	@echo "make data     download and verify the Shakespeare corpus"
 	@echo "make doctor   check this machine for the course"
 	@echo "make execute NB=notebooks/01_language_models.ipynb   re-run one notebook and store its outputs"
@@ -53,6 +54,16 @@ test-notebooks: $(STAMP)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00_setup.ipynb
+
+# Workshop: the learner edition (notebooks without solutions, outputs cleared) in learner/,
+# and a website built from it with solutions hidden in _build/learner-html.
+# LEARNER_FLAGS=--force replaces notebooks already in learner/ (learners' answers included).
+learner: $(STAMP)
+	@echo "==> Writing the learner edition into learner/"
+	$(BIN)/gptlab workshop learner --src notebooks --dest learner $(LEARNER_FLAGS)
+	@echo "==> Building the learner website (solutions hidden)"
+	$(BIN)/gptlab workshop learner-site --out _build/learner-html
+	@echo "==> Done: learner/ and _build/learner-html/index.html"
 
 execute: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_slug.ipynb" && exit 2)

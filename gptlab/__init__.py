@@ -16,6 +16,11 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.reference`   the shipped reference model behind ``gptlab.pretrained()``
 - :mod:`gptlab.generate`    sampling strategies with a KV cache
 - :mod:`gptlab.bench`       benchmarks against Hugging Face transformers
+- :mod:`gptlab.finetune`    classification heads, instruction tuning, LoRA
+- :mod:`gptlab.tasks`       instruction tasks derived from the Shakespeare corpus
+- :mod:`gptlab.hf`          export to and loading from Hugging Face folders
+- :mod:`gptlab.evaluate`    perplexity tables, prompting, BLEU and ROUGE
+- :mod:`gptlab.workshop`    the learner edition for workshops
 - :mod:`gptlab.plotting`    shared figure helpers
 - :mod:`gptlab.exercises`   self-checking exercises, one module per chapter
 - :mod:`gptlab.checkup`     the setup check behind `gptlab.doctor()`
@@ -40,7 +45,7 @@ __version__ = "0.1.0"
 _SUBMODULES = {
     "attention", "bigram", "checkup", "cli", "counting", "data", "exercises", "generate",
     "metrics", "model", "plotting", "position", "reference", "tokenizers", "train", "utils",
-    "bench", "checkpoint",
+    "bench", "checkpoint", "evaluate", "finetune", "hf", "tasks", "workshop",
 }
 
 

@@ -170,6 +170,8 @@ def _check_stable_softmax(f) -> None:
     def call(x: torch.Tensor) -> torch.Tensor:
         try:
             out = f(x.clone())
+        except NotImplementedError:  # a RuntimeError too, but it means "not attempted yet"
+            raise
         except RuntimeError as exc:
             raise Incorrect(f"your function raised RuntimeError: {exc}. If it is about sizes, keep "
                             f"the reduced dimension with keepdim=True so that the max and the sum "

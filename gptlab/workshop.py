@@ -1,0 +1,360 @@
+"""Workshop helpers: the learner edition of the notebooks, without solutions.
+
+In the course notebooks an exercise is a run of cells::
+
+    markdown  ```{exercise-start} ...   the task
+    code      starter code that raises NotImplementedError
+    markdown  ```{exercise-end} ... ```{solution-start} <label>
+    code      # solution            (tagged ``solution``)
+    markdown  explanation ... ```{solution-end}
+    code      chNN.name.check(answer)
+
+and a discussion exercise keeps its written answer in markdown between
+``solution-start`` and ``solution-end``. :func:`make_learner_edition` copies every
+notebook with the solutions taken out:
+
+- each solution code cell becomes a short comment that sends the learner to the starter
+  cell above and to ``.hint()``;
+- written solutions (and the explanations that follow solution code) become
+  "(solution in the instructor edition)";
+- extra lines in a check cell that use the learner's function run only once the check
+  passes, so an unfinished exercise prints "Not attempted yet" instead of raising;
+- all outputs and execution counts are cleared (``keep_outputs=True`` clears only the
+  exercise cells, for a website that shows everything else).
+
+The same code processes every ``notebooks/NN_slug.ipynb``: a new chapter needs nothing
+here, only the conventions above. :func:`tag_solution_cells` adds the ``solution`` tag
+that marks solution cells for tools (Jupyter's cell tags, nbconvert's TagRemovePreprocessor).
+
+Command line: ``gptlab workshop learner [--src notebooks] [--dest learner] [--force]``,
+``gptlab workshop learner-site`` and ``gptlab workshop tag-solutions``.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import shutil
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+SOLUTION_TAG = "solution"
+SOLUTION_MARK = "# solution"
+PROSE_PLACEHOLDER = "(solution in the instructor edition)"
+
+# A directive that opens or closes a gated solution, in backtick or colon fences:
+#   ```{solution-start} ex-01-perplexity      ```{solution-end}
+#   :class: dropdown                          ```
+#   ```
+_START = re.compile(
+    r"^(?P<fence>`{3,}|:{3,})\{solution-start\}[^\n]*\n(?:[ \t]*:[\w-]+:[^\n]*\n)*(?P=fence)[ \t]*$", re.M)
+_END = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution-end\}[^\n]*\n(?P=fence)[ \t]*$", re.M)
+_CHECK_CALL = re.compile(r"^(?P<call>(?P<obj>[A-Za-z_][\w.]*)\.check\(.*\))\s*;?\s*$")
+
+
+@dataclass
+class LearnerReport:
+    """What :func:`make_learner_edition` did."""
+
+    dest: Path
+    notebooks: list[Path] = field(default_factory=list)
+    solutions_removed: int = 0
+    written_solutions_removed: int = 0
+    check_cells_guarded: int = 0
+
+    def __str__(self) -> str:
+        return (f"Learner edition in {self.dest}: {len(self.notebooks)} notebooks, "
+                f"{self.solutions_removed} solution cells and {self.written_solutions_removed} "
+                f"written solutions removed, {self.check_cells_guarded} check cells guarded.")
+
+
+def _source(cell) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else src
+
+
+def _first_line(cell) -> str:
+    return _source(cell).lstrip("\n").split("\n", 1)[0].strip()
+
+
+def _markers(text: str) -> list[tuple[int, int, str]]:
+    """Solution-start and -end directives in ``text`` as (start, end, kind), in order."""
+    found = [(m.start(), m.end(), "start") for m in _START.finditer(text)]
+    found += [(m.start(), m.end(), "end") for m in _END.finditer(text)]
+    return sorted(found)
+
+
+def solution_regions(nb) -> list[list[int]]:
+    """For each gated solution, the indices of the cells it touches (first and last hold the markers)."""
+    regions, current = [], None
+    for i, cell in enumerate(nb.cells):
+        if cell.cell_type == "markdown":
+            for _, _, kind in _markers(_source(cell)):
+                if kind == "start":
+                    current = [i]
+                elif current is not None:
+                    if current[-1] != i:
+                        current.append(i)
+                    regions.append(current)
+                    current = None
+        elif current is not None:
+            current.append(i)
+    return regions
+
+
+def tag_solution_cells(path: str | Path) -> int:
+    """Add the ``solution`` tag to every ``# solution`` code cell inside a gated solution.
+
+    Only ``metadata.tags`` changes; the notebook is rewritten with :func:`nbformat.write`
+    only when a tag was added. Returns the number of cells tagged.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    added = 0
+    for region in solution_regions(nb):
+        for i in region:
+            cell = nb.cells[i]
+            if cell.cell_type == "code" and _first_line(cell).lower() == SOLUTION_MARK:
+                tags = cell.metadata.setdefault("tags", [])
+                if SOLUTION_TAG not in tags:
+                    tags.append(SOLUTION_TAG)
+                    added += 1
+    if added:
+        nbformat.write(nb, path)
+    return added
+
+
+def _hint_call(nb, after: int) -> str | None:
+    """The ``chNN.name.hint()`` call matching the first check cell after cell ``after``."""
+    for cell in nb.cells[after + 1:after + 4]:
+        if cell.cell_type != "code":
+            continue
+        for line in _source(cell).splitlines():
+            m = _CHECK_CALL.match(line.strip())
+            if m:
+                return f"{m.group('obj')}.hint()"
+    return None
+
+
+def _placeholder_code(hint: str | None) -> str:
+    lines = ["# The solution is not part of the learner edition.",
+             "# Write your answer in the exercise cell above, run it, then run the check cell below."]
+    if hint:
+        lines.append(f"# Stuck? Run {hint} for a hint.")
+    else:
+        lines.append("# Stuck? Call .hint() on the exercise object used by the check cell.")
+    return "\n".join(lines)
+
+
+def _guard_check_cell(source: str) -> str | None:
+    """Put the lines after ``x.check(answer)`` under ``if x.check(answer):``; None if not needed."""
+    lines = source.split("\n")
+    for i, line in enumerate(lines):
+        m = _CHECK_CALL.match(line)  # at top level only (no indentation)
+        if not m:
+            continue
+        rest = lines[i + 1:]
+        if not any(l.strip() for l in rest):
+            return None
+        guarded = [f"if {m.group('call')}:  # the lines below run once your answer passes"]
+        guarded += [("    " + l) if l.strip() else l for l in rest]
+        return "\n".join(lines[:i] + guarded)
+    return None
+
+
+def learner_notebook(nb, keep_outputs: bool = False, remove_blocks: bool = False):
+    """Return a learner copy of notebook ``nb`` (an nbformat node) and counts of what changed.
+
+    ``nb`` itself is not modified. With ``remove_blocks=True`` each gated solution goes
+    entirely, directives included, instead of keeping a placeholder inside it (used for the
+    learner website: sphinx-exercise 1.x cannot hide *gated* solutions, its
+    ``hide_solutions`` leaves their content on the page and fails on ``solution-end``).
+    """
+    nb = copy.deepcopy(nb)
+    counts = {"solutions": 0, "written": 0, "guarded": 0}
+    regions = solution_regions(nb)
+    has_code = [any(nb.cells[i].cell_type == "code" for i in r) for r in regions]
+
+    # 1. the cells around each solution: starter before it, check after it
+    exercise_cells: list = []  # their outputs are cleared even with keep_outputs
+    hints: list[str | None] = []
+    for region in regions:
+        hints.append(_hint_call(nb, region[-1]))
+        for j in range(region[0] - 1, max(region[0] - 3, -1), -1):
+            if nb.cells[j].cell_type == "code":
+                exercise_cells.append(nb.cells[j])
+                break
+        for j in range(region[-1] + 1, min(region[-1] + 3, len(nb.cells))):
+            cell = nb.cells[j]
+            if cell.cell_type == "code" and ".check(" in _source(cell):
+                guarded = _guard_check_cell(_source(cell))
+                if guarded is not None:
+                    cell.source = guarded
+                    counts["guarded"] += 1
+                exercise_cells.append(cell)
+                break
+
+    # 2. one pass over the cells: keep what lies outside solutions, replace what lies inside
+    kept, inside, k, code_done = [], False, -1, False
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            text, out, pos, prose = _source(cell), [], 0, ""
+            for begin, end, kind in _markers(text):
+                if kind == "start" and not inside:
+                    out.append(text[pos:begin] if remove_blocks else text[pos:end])
+                    pos, inside, k, code_done = end, True, k + 1, False
+                elif kind == "end" and inside:
+                    prose += text[pos:begin]
+                    if not has_code[k]:
+                        if prose.strip():
+                            counts["written"] += 1
+                        if not remove_blocks:
+                            lead = "\n\n" if "".join(out).strip() else ""
+                            out.append(lead + PROSE_PLACEHOLDER + "\n\n")
+                    pos, inside, prose = (end if remove_blocks else begin), False, ""
+            if inside:
+                prose += text[pos:]
+            else:
+                out.append(text[pos:])
+            new = "".join(out)
+            if remove_blocks:
+                new = re.sub(r"\n{3,}", "\n\n", new).strip("\n")
+            if new.strip():
+                cell.source = new
+                kept.append(cell)
+            # a markdown cell wholly inside a solution disappears
+        elif inside:
+            if remove_blocks:
+                counts["solutions"] += 1 if not code_done else 0
+                code_done = True
+            elif not code_done:  # the solution code becomes a pointer to the exercise and its hint
+                cell.source = _placeholder_code(hints[k])
+                tags = cell.metadata.setdefault("tags", [])
+                if SOLUTION_TAG not in tags:
+                    tags.append(SOLUTION_TAG)
+                counts["solutions"] += 1
+                exercise_cells.append(cell)
+                kept.append(cell)
+                code_done = True
+            # further code cells of the same solution are dropped
+        else:
+            kept.append(cell)
+    nb.cells = kept
+
+    # 3. outputs
+    clear = {id(c) for c in exercise_cells}
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)  # timestamps of the instructor's run
+        if cell.cell_type == "code" and (not keep_outputs or id(cell) in clear):
+            cell.outputs = []
+            cell.execution_count = None
+    return nb, counts
+
+
+README = """# gptlab: learner edition
+
+These are the course notebooks with the exercise solutions taken out. They were made by
+`gptlab workshop learner` (`make learner` in the repository) from the notebooks in
+`{src}`, which stay the instructor edition. Running the command again replaces these
+files only when given `--force`, so your answers here are not overwritten by accident.
+
+How to work through a notebook:
+
+1. Open it in JupyterLab (`jupyter lab {dest}`) and run it from the top
+   (*Run -> Run All Cells*). It runs without errors. Its outputs start empty: compare
+   what you get with the book's website.
+2. Each exercise has a starter cell whose function raises `NotImplementedError`. Replace
+   its body with your answer, run that cell, then run the check cell below it. The check
+   prints "Correct!", "Not quite" with a hint about the mistake, or "Not attempted yet"
+   while the starter code is unchanged.
+3. Stuck? The comment under each exercise names its hint, for example
+   `ch01.perplexity.hint()`.
+4. Discussion exercises have no check: talk them through with your neighbour. Their
+   written answers are in the instructor edition (the repository's notebooks and the
+   website's solution dropdowns).
+
+Notebooks:
+
+{listing}
+"""
+
+
+def make_learner_edition(src: str | Path = "notebooks", dest: str | Path = "learner", *,
+                         keep_outputs: bool = False, readme: bool = True,
+                         force: bool = False, remove_blocks: bool = False) -> LearnerReport:
+    """Write the learner edition of every ``NN_slug.ipynb`` in ``src`` into ``dest``.
+
+    ``dest`` must not be ``src``. Notebooks already in ``dest`` (perhaps holding a learner's
+    answers) are replaced only with ``force=True``; otherwise a :class:`FileExistsError`
+    says so.
+    With ``keep_outputs=True`` only the exercise cells lose their outputs (used for the
+    learner website); otherwise every output and execution count is cleared.
+    ``remove_blocks`` is passed to :func:`learner_notebook`.
+    """
+    src, dest = Path(src), Path(dest)
+    notebooks = sorted(p for p in src.glob("*.ipynb") if re.fullmatch(r"\d\d_[\w-]+\.ipynb", p.name))
+    if not notebooks:
+        raise FileNotFoundError(f"no NN_slug.ipynb notebooks in {src}")
+    if dest.resolve() == src.resolve():
+        raise ValueError("the learner edition must go to a different folder than the notebooks")
+    existing = sorted(dest.glob("*.ipynb")) if dest.exists() else []
+    if existing and not force:
+        raise FileExistsError(f"{dest} already holds {len(existing)} notebooks (a learner's answers?): "
+                              "remove the folder or pass --force to replace them")
+    dest.mkdir(parents=True, exist_ok=True)
+    for old in existing:
+        old.unlink()
+    report = LearnerReport(dest=dest)
+    for path in notebooks:
+        nb = nbformat.read(path, as_version=4)
+        learner, counts = learner_notebook(nb, keep_outputs=keep_outputs, remove_blocks=remove_blocks)
+        out = dest / path.name
+        nbformat.write(learner, out)
+        report.notebooks.append(out)
+        report.solutions_removed += counts["solutions"]
+        report.written_solutions_removed += counts["written"]
+        report.check_cells_guarded += counts["guarded"]
+    if readme:
+        listing = "\n".join(f"- `{p.name}`" for p in report.notebooks)
+        (dest / "README.md").write_text(README.format(src=src.as_posix(), dest=dest.as_posix(), listing=listing),
+                                        encoding="utf-8")
+    return report
+
+
+def build_learner_site(root: str | Path = ".", out: str | Path = "_build/learner-html",
+                       config: str = "_config_learner.yml", quiet: bool = False) -> Path:
+    """Build the website from the learner edition (solutions hidden) into ``out``.
+
+    Stages ``_toc.yml``, ``book/`` and learner notebooks (outputs kept except in exercise
+    cells, gated solutions removed whole) in ``_build/learner-book`` and runs
+    ``jupyter-book build`` there with ``config``, which also sets sphinx-exercise's
+    ``hide_solutions`` for any non-gated ``{solution}`` directive. ``--path-output`` keeps
+    the build inside the staging folder (without it jupyter-book would find the
+    repository's ``_config.yml`` above and write over ``_build/html``). Returns ``out``.
+    """
+    root = Path(root).resolve()
+    stage = root / "_build" / "learner-book"
+    if stage.exists():
+        shutil.rmtree(stage)
+    stage.mkdir(parents=True)
+    shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
+    shutil.copytree(root / "book", stage / "book")
+    make_learner_edition(root / "notebooks", stage / "notebooks", keep_outputs=True, readme=False, force=True,
+                         remove_blocks=True)
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage),
+           "--config", str(root / config), "--path-output", str(stage),
+           "--warningiserror", "--keep-going"]
+    result = subprocess.run(cmd, capture_output=quiet, text=True)
+    if result.returncode != 0:
+        detail = (result.stdout or "") + (result.stderr or "") if quiet else ""
+        raise RuntimeError(f"jupyter-book build of the learner site failed\n{detail[-4000:]}")
+    out = Path(out) if Path(out).is_absolute() else root / out
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(stage / "_build" / "html", out)
+    return out

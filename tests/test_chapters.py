@@ -1,0 +1,58 @@
+"""Per-chapter front matter and glossary links, for every notebook there is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import nbformat
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+HEADINGS = ["**You will**", "**You need**", "**Run time**", "**Key points**"]
+TERM = re.compile(r"\{term\}`(?:[^`<]*<([^>`]+)>|([^`]+))`")
+
+
+def _glossary_terms() -> set[str]:
+    text = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
+    body = text.split(":::{glossary}", 1)[1].split("\n:::", 1)[0]
+    # a term is a non-indented, non-empty line; its definition is indented
+    return {line.strip().lower() for line in body.splitlines() if line.strip() and not line[0].isspace()}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_first_cell_is_at_a_glance(path):
+    first = nbformat.read(path, as_version=4).cells[0]
+    assert first.cell_type == "markdown"
+    src = first.source
+    box = re.search(r"^:::\{admonition\} At a glance\n(.*?)^:::$", src, re.S | re.M)
+    assert box, f"{path.name}: the first cell needs an 'At a glance' admonition"
+    for heading in HEADINGS:
+        assert heading in box.group(1), f"{path.name}: the 'At a glance' box needs {heading}"
+    points = box.group(1).split("**Key points**", 1)[1]
+    assert len(re.findall(r"^- ", points, re.M)) >= 2, f"{path.name}: list at least two key points"
+
+
+def test_glossary_has_the_core_terms():
+    terms = _glossary_terms()
+    for term in ["token", "tokenizer", "bpe", "merge", "vocabulary", "embedding", "logits", "softmax",
+                 "temperature", "cross-entropy", "perplexity", "bits per character", "attention", "query",
+                 "key", "value", "causal mask", "head", "multi-head attention", "positional encoding",
+                 "rope", "layernorm", "gelu", "residual stream", "pre-ln", "post-ln", "dropout",
+                 "weight tying", "parameter", "flops", "kv cache", "pretraining", "fine-tuning",
+                 "decoder-only", "masked language modelling"]:
+        assert term in terms, f"book/glossary.md has no entry for {term!r}"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_notebook_links_terms_to_the_glossary(path):
+    nb = nbformat.read(path, as_version=4)
+    targets = [(m.group(1) or m.group(2)).strip().lower()
+               for cell in nb.cells if cell.cell_type == "markdown" for m in TERM.finditer(cell.source)]
+    in_code = [c for c in nb.cells if c.cell_type == "code" and "{term}`" in c.source]
+    assert not in_code, "the {term} role belongs in markdown cells"
+    assert targets, f"{path.name}: link the first use of the chapter's main terms with {{term}}`...`"
+    unknown = sorted(set(targets) - _glossary_terms())
+    assert not unknown, f"{path.name}: terms missing from book/glossary.md: {unknown}"
+    assert len(targets) == len(set(targets)), f"{path.name}: link each term once per chapter (its first use)"
