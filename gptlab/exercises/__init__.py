@@ -120,3 +120,17 @@ def close(actual: float, expected: float, what: str, rel: float = 1e-3, hint: st
         raise Incorrect(f"{what} should be a number, got {type(actual).__name__}.") from None
     if abs(value - expected) > rel * max(abs(expected), 1e-12):
         raise Incorrect(f"{what} is {value:.6g}, expected about {expected:.6g}. {hint}".strip())
+
+
+def as_number(value: Any, what: str) -> float:
+    """``value`` as a float (a one-element tensor counts); :class:`Incorrect` if it is not a number."""
+    try:
+        import torch
+
+        if isinstance(value, torch.Tensor) and value.numel() == 1:
+            value = value.item()
+    except ImportError:  # pragma: no cover - torch is always installed with gptlab
+        pass
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise Incorrect(f"{what} should return a number, got {type(value).__name__}.")
+    return float(value)

@@ -12,22 +12,12 @@ from __future__ import annotations
 
 import math
 
-from gptlab.exercises import Exercise, Incorrect
+from gptlab.exercises import Exercise, Incorrect, as_number
 
 __all__ = ["param_count", "training_flops", "adamw_memory_gb"]
 
 
-def _number(value, what: str) -> float:
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-    except ImportError:  # pragma: no cover - torch is always installed with gptlab
-        pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Incorrect(f"{what} should return a number, got {type(value).__name__}.")
-    return float(value)
+_number = as_number  # shared helper: a one-element tensor or a number
 
 
 # --------------------------------------------------------------------------------------------
