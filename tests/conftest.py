@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -33,3 +34,15 @@ def built_site() -> Path:
     html = ROOT / "_build" / "html"
     assert (html / "index.html").exists()
     return html
+
+
+@pytest.fixture
+def no_network(monkeypatch):
+    """Make any attempt to open a connection fail loudly (and not as an OSError)."""
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("test tried to use the network")
+
+    monkeypatch.setattr(socket, "getaddrinfo", refuse)
+    monkeypatch.setattr(socket, "create_connection", refuse)
+    monkeypatch.setattr(socket.socket, "connect", refuse)

@@ -33,18 +33,6 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Any attempt to open a connection fails loudly (and not as an OSError)."""
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("test tried to use the network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
 def _training_text() -> str:
     """About 60 kB of English prose and Python code (the standard library's help topics)."""
     from pydoc_data.topics import topics

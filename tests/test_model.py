@@ -24,18 +24,6 @@ def _offline(monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
 
 
-@pytest.fixture
-def no_network(monkeypatch):
-    """Make any attempt to open a connection fail loudly (and not as an OSError)."""
-
-    def refuse(*args, **kwargs):
-        raise RuntimeError("test tried to use the network")
-
-    monkeypatch.setattr(socket, "getaddrinfo", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-
-
 # (vocab_size, block_size, n_layer, n_head, n_embd, bias)
 CONFIGS = [
     pytest.param((97, 32, 1, 1, 16, True), id="tiny-1head"),
