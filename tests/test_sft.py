@@ -246,9 +246,10 @@ def test_finetune_errors(model, tok):
 class _Scripted(torch.nn.Module):
     """A fake model that always continues with the same token sequence."""
 
-    def __init__(self, script, vocab_size, block_size=160):
+    def __init__(self, script, vocab_size, block_size=160, background=0.0):
         super().__init__()
         self.script = script
+        self.background = background
         self.config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=1,
                                 n_head=1, n_embd=8)
         self.dummy = torch.nn.Parameter(torch.zeros(1))
@@ -258,7 +259,7 @@ class _Scripted(torch.nn.Module):
         self.calls += 1
         step = 0 if past_kvs is None else past_kvs + 1
         B, T = idx.shape
-        logits = torch.zeros(B, T, self.config.vocab_size)
+        logits = torch.full((B, T, self.config.vocab_size), self.background)
         logits[:, -1, self.script[min(step, len(self.script) - 1)]] = 10.0
         return (logits, None, step) if use_cache else (logits, None)
 
@@ -281,6 +282,21 @@ def test_batched_generation_matches_one_by_one(model, tok):
     batched = sft.generate_responses(model, tok, examples, max_new_tokens=6)
     single = [sft.generate_response(model, tok, ex, max_new_tokens=6) for ex in examples]
     assert batched == single
+    penalised = sft.generate_responses(model, tok, examples, max_new_tokens=6, repetition_penalty=3.0)
+    assert penalised == [sft.generate_response(model, tok, ex, max_new_tokens=6, repetition_penalty=3.0)
+                         for ex in examples]
+    with pytest.raises(ValueError, match="repetition_penalty"):
+        sft.generate_response(model, tok, EXAMPLE, repetition_penalty=0)
+
+
+def test_repetition_penalty_breaks_a_loop(tok):
+    z = tok.encode("z")
+    assert len(z) == 1
+    fake = _Scripted(z * 10, tok.vocab_size, background=5.0)  # "z" at logit 10, the rest at 5
+    assert sft.generate_response(fake, tok, EXAMPLE, max_new_tokens=4) == "zzzz"
+    # penalty 3: the repeated token's logit becomes 10 / 3 < 5, so another token wins after the first
+    penalised = sft.generate_response(fake, tok, EXAMPLE, max_new_tokens=4, repetition_penalty=3.0)
+    assert penalised.startswith("z") and "zz" not in penalised
 
 
 def test_exact_match_and_accuracy():

@@ -34,6 +34,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from gptlab.generate import apply_repetition_penalty
+
 __all__ = [
     "DEFAULT_TEMPLATE",
     "CHAT_TEMPLATE",
@@ -405,7 +407,8 @@ def _cut(text: str) -> str:
 def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 32,
                        template: str = DEFAULT_TEMPLATE, temperature: float = 0.0,
                        top_k: int | None = None, generator: torch.Generator | None = None,
-                       batch_size: int = 64, truncate: bool = True) -> list[str]:
+                       batch_size: int = 64, truncate: bool = True,
+                       repetition_penalty: float = 1.0) -> list[str]:
     """Answer every example (greedy by default); returns the responses as strings.
 
     Prompts of equal token length are generated together as one batch (no padding needed).
@@ -413,9 +416,13 @@ def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_token
     the model never writes it), stripped. The answer may not run past the context: at most
     ``min(max_new_tokens, block_size - prompt length)`` tokens are generated. A prompt of
     ``block_size`` tokens or more loses tokens from the left (``truncate=True``) or raises.
+    ``repetition_penalty`` > 1 makes tokens the answer already contains less likely (the
+    prompt's tokens are not penalised, so names can still be copied from the input).
     """
     if len(examples) == 0:
         return []
+    if repetition_penalty <= 0:
+        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}.")
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
     block_size = model.config.block_size
@@ -444,7 +451,8 @@ def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_token
                 rows = members[s : s + batch_size]
                 idx = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)
                 n_new = min(max_new_tokens, block_size - length)
-                texts = _decode_loop(model, tokenizer, idx, n_new, temperature, top_k, generator)
+                texts = _decode_loop(model, tokenizer, idx, n_new, temperature, top_k, generator,
+                                     repetition_penalty)
                 for i, text in zip(rows, texts):
                     answers[i] = _cut(text)
     finally:
@@ -453,14 +461,18 @@ def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_token
 
 
 def _decode_loop(model, tokenizer, idx: Tensor, max_new_tokens: int, temperature: float,
-                 top_k: int | None, generator: torch.Generator | None) -> list[str]:
+                 top_k: int | None, generator: torch.Generator | None,
+                 repetition_penalty: float = 1.0) -> list[str]:
     """Extend ``idx`` (B, T) with a KV cache until every row has written the end marker."""
     B = idx.size(0)
     new: list[list[int]] = [[] for _ in range(B)]
     done = [False] * B
+    generated = idx[:, :0]  # (B, 0): every row's new tokens, kept even after its marker
     logits, _, cache = model(idx, use_cache=True)
     for step in range(max_new_tokens):
         last = logits[:, -1, :].float()  # (B, V)
+        if repetition_penalty != 1.0 and step > 0:
+            last = apply_repetition_penalty(last, generated, repetition_penalty)
         if temperature == 0:
             next_id = last.argmax(dim=-1, keepdim=True)  # (B, 1)
         else:
@@ -469,6 +481,7 @@ def _decode_loop(model, tokenizer, idx: Tensor, max_new_tokens: int, temperature
                 kth = torch.topk(last, min(top_k, last.size(-1)), dim=-1).values[:, -1:]
                 last = last.masked_fill(last < kth, float("-inf"))
             next_id = torch.multinomial(torch.softmax(last, dim=-1), 1, generator=generator)
+        generated = torch.cat([generated, next_id], dim=1)  # (B, step + 1)
         for b in range(B):
             if not done[b]:
                 new[b].append(int(next_id[b]))
@@ -482,14 +495,17 @@ def _decode_loop(model, tokenizer, idx: Tensor, max_new_tokens: int, temperature
 
 def generate_response(model, tokenizer, example: dict, max_new_tokens: int = 32,
                       template: str = DEFAULT_TEMPLATE, temperature: float = 0.0,
-                      top_k: int | None = None, generator: torch.Generator | None = None) -> str:
+                      top_k: int | None = None, generator: torch.Generator | None = None,
+                      repetition_penalty: float = 1.0) -> str:
     """The model's answer to one example (its ``"response"``, if any, is not used).
 
     Greedy by default; ``temperature > 0`` samples (with ``top_k`` and ``generator`` when
-    given). Stops at :data:`END_OF_RESPONSE` and returns the text before it, stripped.
+    given) and ``repetition_penalty`` discourages repeating the answer's own tokens. Stops at
+    :data:`END_OF_RESPONSE` and returns the text before it, stripped.
     """
     return generate_responses(model, tokenizer, [example], max_new_tokens, template,
-                              temperature, top_k, generator)[0]
+                              temperature, top_k, generator,
+                              repetition_penalty=repetition_penalty)[0]
 
 
 def normalize_answer(text: str) -> str:
