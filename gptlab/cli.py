@@ -13,6 +13,7 @@
     gptlab workshop learner-site [--out _build/learner-html]
                                   build the website from the learner edition
     gptlab workshop tag-solutions [NOTEBOOK ...]
+    gptlab workshop alt-text [NOTEBOOK ...]
                                   tag solution cells ("# solution" first line) with `solution`
 """
 
@@ -144,8 +145,12 @@ def _cmd_workshop(args: argparse.Namespace) -> int:
 
             paths = args.notebooks or sorted(Path(args.src).glob("*.ipynb"))
             for path in paths:
-                n = workshop.tag_solution_cells(path)
-                print(f"{path}: {n} solution cell{'s' if n != 1 else ''} tagged")
+                if args.action == "alt-text":
+                    n = workshop.describe_figures(path)
+                    print(f"{path}: alt text added to {n} figure cell{'s' if n != 1 else ''}")
+                else:
+                    n = workshop.tag_solution_cells(path)
+                    print(f"{path}: {n} solution cell{'s' if n != 1 else ''} tagged")
     except (OSError, ValueError, RuntimeError) as exc:
         print(f"gptlab: error: {exc}", file=sys.stderr)
         return 1
@@ -207,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--out", default="_build/learner-html", help="output folder (default: _build/learner-html)")
     w = wsub.add_parser("tag-solutions", help="add the `solution` tag to solution cells")
     w.add_argument("notebooks", nargs="*", help="notebooks to tag (default: every notebook in --src)")
+    w.add_argument("--src", default="notebooks", help="folder of the course notebooks (default: notebooks)")
+    w = wsub.add_parser("alt-text", help="describe each figure (for the website) from the sentence under it")
+    w.add_argument("notebooks", nargs="*", help="notebooks to update (default: every notebook in --src)")
     w.add_argument("--src", default="notebooks", help="folder of the course notebooks (default: notebooks)")
     p.set_defaults(func=_cmd_workshop)
     return parser

@@ -27,7 +27,8 @@ here, only the conventions above. :func:`tag_solution_cells` adds the ``solution
 that marks solution cells for tools (Jupyter's cell tags, nbconvert's TagRemovePreprocessor).
 
 Command line: ``gptlab workshop learner [--src notebooks] [--dest learner] [--force]``,
-``gptlab workshop learner-site`` and ``gptlab workshop tag-solutions``.
+``gptlab workshop learner-site``, ``gptlab workshop tag-solutions`` and
+``gptlab workshop alt-text`` (:func:`describe_figures`).
 """
 
 from __future__ import annotations
@@ -126,6 +127,68 @@ def tag_solution_cells(path: str | Path) -> int:
     if added:
         nbformat.write(nb, path)
     return added
+
+
+_IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+_MARKUP = re.compile(r"\{[a-z:-]+\}`([^`<]*?)(?:\s*<[^>`]*>)?`|`([^`]*)`|\*\*?|\$")
+
+
+_TEX = {r"\approx": "≈", r"\tau": "τ", r"\alpha": "α", r"\sqrt": "sqrt", r"\ln": "ln", r"\log": "log",
+        r"\times": "×", r"\cdot": "·", r"\le": "≤", r"\ge": "≥", r"\to": "→", r"\infty": "∞"}
+
+
+def _plain(text: str) -> str:
+    """Markdown to plain words: roles and code keep their text, emphasis and math signs go."""
+    text = _MARKUP.sub(lambda m: m.group(1) or m.group(2) or "", text)
+    text = re.sub(r"\\(?:operatorname|text|mathrm)\{([^}]*)\}", r"\1", text)
+    text = re.sub(r"\\[a-zA-Z]+", lambda m: _TEX.get(m.group(0), m.group(0)[1:]), text)
+    return " ".join(text.replace("{", "").replace("}", "").split())
+
+
+def figure_alt_text(nb, index: int, limit: int = 250) -> str | None:
+    """A description of the figure that cell ``index`` draws, or ``None`` if it draws none.
+
+    The course's convention is a sentence under each figure saying what to see; the first
+    sentence of the next markdown cell is used, cut at ``limit`` characters.
+    """
+    cell = nb.cells[index]
+    if cell.cell_type != "code" or not any(
+            any(t in out.get("data", {}) for t in _IMAGE_TYPES) for out in cell.get("outputs", [])):
+        return None
+    for later in nb.cells[index + 1:]:
+        if later.cell_type == "markdown":
+            text = _plain(re.split(r"^#+ ", later.source, maxsplit=1, flags=re.M)[0])
+            if text:
+                sentences = re.split(r"(?<=[.!?])\s", text)
+                sentence = sentences[0]
+                if len(sentence) < 60 and len(sentences) > 1:  # too short to describe a figure
+                    sentence += " " + sentences[1]
+                return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+            break
+    return "Figure: " + (_first_line(cell) or "plot").lstrip("# ")
+
+
+def describe_figures(path: str | Path) -> int:
+    """Store alt text for every figure of a notebook, where the website reads it.
+
+    myst-nb takes an image's ``alt`` from the cell metadata ``mystnb.image.alt``; without it
+    the website's image has only its file path as alt text. A description already there is
+    kept. Returns the number of cells changed.
+    """
+    path = Path(path)
+    nb = nbformat.read(path, as_version=4)
+    changed = 0
+    for i, cell in enumerate(nb.cells):
+        alt = figure_alt_text(nb, i)
+        if alt is None:
+            continue
+        image = cell.metadata.setdefault("mystnb", {}).setdefault("image", {})
+        if not str(image.get("alt", "")).strip():
+            image["alt"] = alt
+            changed += 1
+    if changed:
+        nbformat.write(nb, path)
+    return changed
 
 
 def _hint_call(nb, after: int) -> str | None:

@@ -95,6 +95,12 @@ def test_every_image_has_alt_text(built_site, pages):
                for path, page in pages.items() for img in page.images
                if not (img.get("alt") or "").strip()]
     assert not missing, "images without alt text:\n" + "\n".join(missing)
+    # myst-nb falls back to the image's file path; a path describes nothing
+    paths = [f"{path.relative_to(built_site)}: alt={img.get('alt')!r}"
+             for path, page in pages.items() for img in page.images
+             if re.search(r"\.(png|jpe?g|svg)$", (img.get("alt") or "").strip())]
+    assert not paths, ("images whose alt text is a file name (run `gptlab workshop alt-text`):\n"
+                       + "\n".join(paths))
 
 
 def test_landing_page_shows_the_course_arc(built_site):

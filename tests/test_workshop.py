@@ -92,6 +92,38 @@ def test_tagging_changes_only_the_tags(tmp_path):
         assert copy.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
 
 
+def test_every_figure_has_alt_text():
+    """Each figure's cell carries a description for the website (myst-nb's mystnb.image.alt)."""
+    for path in NOTEBOOKS:
+        nb = nbformat.read(path, as_version=4)
+        for i, cell in enumerate(nb.cells):
+            if workshop.figure_alt_text(nb, i) is None:
+                continue
+            alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
+            assert len(alt.strip()) > 20, (f"{path.name} cell {i}: a figure without alt text; run "
+                                           f"`gptlab workshop alt-text {path.relative_to(ROOT)}`")
+
+
+def test_alt_text_comes_from_the_sentence_under_the_figure(tmp_path):
+    png = {"output_type": "display_data", "metadata": {},
+           "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("plt.plot(x)", outputs=[nbformat.from_dict(png)]),
+                nbformat.v4.new_markdown_cell("The loss falls {term}`fast <overfitting>` at $\\tau = 1$ "
+                                              "and `lr` matters. A second sentence.\n\n## Next"),
+                nbformat.v4.new_code_cell("print(1)"),
+                nbformat.v4.new_code_cell("# a plot\nplt.show()", outputs=[nbformat.from_dict(png)])]
+    path = tmp_path / "nb.ipynb"
+    nbformat.write(nb, path)
+    assert workshop.describe_figures(path) == 2
+    cells = nbformat.read(path, as_version=4).cells
+    assert cells[0].metadata["mystnb"]["image"]["alt"] == (
+        "The loss falls fast at τ = 1 and lr matters. A second sentence.")
+    assert cells[3].metadata["mystnb"]["image"]["alt"] == "Figure: a plot"
+    assert "mystnb" not in cells[2].metadata
+    assert workshop.describe_figures(path) == 0  # descriptions already there are kept
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_no_solution_survives(path, learner_dir):
     original = nbformat.read(path, as_version=4)
