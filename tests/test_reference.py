@@ -90,5 +90,7 @@ def test_bench_command_reports_every_number():
     assert result.returncode == 0, result.stderr[-2000:]
     data = json.loads(result.stdout)
     assert set(data["train_tokens_per_s"]) == {"gptlab", "hf"}
+    assert set(data["train_small_tokens_per_s"]) == {"gptlab", "hf"}
+    assert data["configs"]["train"]["n_embd"] == 256 and data["configs"]["train_small"]["n_embd"] == 128
     assert set(data["generate_tokens_per_s"]) == {"gptlab_cache", "gptlab_nocache", "hf"}
     assert all(v > 0 for v in data["train_tokens_per_s"].values())
