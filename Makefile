@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # pytest over the unit tests (which also build the site and check it in Chromium),
 # then nbval over every notebook (a cell that raises fails the run).
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
-	--nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with nbval_sanitize.cfg
+	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
 .PHONY: help venv book test test-unit test-notebooks lab learner execute data doctor constraints clean
 
@@ -50,7 +50,7 @@ test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests
 
 test-notebooks: $(STAMP)
-	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=300 --nbval-sanitize-with nbval_sanitize.cfg
+	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/00_setup.ipynb

@@ -189,7 +189,7 @@ def test_learner_notebook_runs_without_errors(path, learner_dir):
     from nbclient import NotebookClient
 
     nb = nbformat.read(learner_dir / path.name, as_version=4)
-    client = NotebookClient(nb, timeout=300, kernel_name="python3",
+    client = NotebookClient(nb, timeout=600, kernel_name="python3",
                             resources={"metadata": {"path": str(learner_dir)}})
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first error
