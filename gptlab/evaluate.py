@@ -1,91 +1,68 @@
 """Evaluating language models: perplexity tables, prompting accuracy, BLEU and ROUGE.
 
-Chapter 13 builds each of these by hand first; this module keeps them.
-
-- :func:`perplexity_table` scores several models on the *same* held-out text and reports
-  the loss per token, per character, in bits per character and as a perplexity. Models with
-  different tokenizers split the same text into different numbers of tokens, so only the
-  per-character numbers compare them fairly.
-- :func:`few_shot_prompt`, :func:`score_choices`, :func:`answer_accuracy` and
-  :func:`exact_match` evaluate a model by prompting: ``k`` solved examples, then the query;
-  the answer is either generated or chosen among candidates by log-likelihood.
-- :func:`bleu`, :func:`sentence_bleu` and :func:`rouge` are thin wrappers around the
-  ``sacrebleu`` and ``rouge_score`` libraries (the reference implementations people report
-  numbers with), adding only input checks.
-
-Shapes: token ids are ``(B, T)``; logits ``(B, T, V)``.
+Chapter 13 builds each of these by hand and explains what they measure and where they
+mislead; this module keeps them. Token ids are ``(B, T)``, logits ``(B, T, V)``. A model is a
+gptlab :class:`~gptlab.model.GPT`, a Hugging Face causal LM, or (for perplexity) anything
+with ``nll(ids)`` such as :class:`gptlab.bigram.BigramModel`.
 """
 
 from __future__ import annotations
 
 import math
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol, Union
+from itertools import pairwise
+from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gptlab.metrics import nats_to_bits, per_char_loss
+from gptlab.generate import generate
+from gptlab.metrics import exact_match_rate, nats_to_bits, per_char_loss
 
 __all__ = [
-    "DEFAULT_SHOT_TEMPLATE", "AccuracyResult", "answer_accuracy", "bleu", "exact_match",
-    "few_shot_prompt", "format_table", "perplexity_table", "rouge", "score_choices",
-    "sentence_bleu", "sequence_nll",
-]
+    "DEFAULT_SHOT_TEMPLATE", "AccuracyResult", "answer_accuracy", "bleu", "few_shot_prompt",
+    "format_table", "perplexity_table", "rouge", "score_choices", "sentence_bleu", "sequence_nll",
+]  # fmt: skip
 
 
-class Tokenizer(Protocol):
-    """Anything with ``encode(str) -> list[int]`` (our BPE, the char tokenizer, GPT-2's)."""
-
-    def encode(self, text: str) -> list[int]: ...
-
-
-# -------------------------------------------------------------------------------------
-# Perplexity
-# -------------------------------------------------------------------------------------
+#: a tokenizer is anything with ``encode(str) -> list[int]`` (ours, or GPT-2's)
+Tokenizer = Any
 
 
 def _context_length(model: Any) -> int:
-    """The longest input the model accepts: ``config.block_size`` (ours) or ``n_positions`` (HF)."""
+    """The longest input: ``config.block_size`` (ours) or ``n_positions`` (Hugging Face)."""
     config = getattr(model, "config", None)
     for name in ("block_size", "n_positions", "max_position_embeddings"):
         value = getattr(config, name, None)
         if isinstance(value, int) and value > 0:
             return value
-    raise TypeError(f"Cannot tell the context length of {type(model).__name__}: expected a "
-                    "gptlab GPT (config.block_size), a Hugging Face causal LM (config.n_positions) "
-                    "or an object with an nll(ids) method such as gptlab.bigram.BigramModel.")
+    raise TypeError(
+        f"Cannot tell the context length of {type(model).__name__}: expected a gptlab GPT "
+        "(config.block_size), a Hugging Face causal LM (config.n_positions) or an object "
+        "with an nll(ids) method such as gptlab.bigram.BigramModel."
+    )
 
 
-def _logits(model: Any, x: Tensor) -> Tensor:
-    """Next-token logits ``(B, T, V)`` of a gptlab GPT (returns a tuple) or a Hugging Face model."""
+def _target_logprobs(model: Any, x: Tensor, y: Tensor) -> Tensor:
+    """``ln P(y[b, t] | x[b, :t+1])`` as ``(B, T)``; 0 where ``y`` is -100 (not scored)."""
     out = model(x)
-    logits = getattr(out, "logits", None)
-    if logits is None:
-        logits = out[0]
-    return logits.float()
+    logits = getattr(out, "logits", None)  # Hugging Face returns an object, ours a tuple
+    logp = F.log_softmax((out[0] if logits is None else logits).float(), dim=-1)  # (B, T, V)
+    picked = logp.gather(-1, y.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
+    return picked.masked_fill(y == -100, 0.0)
 
 
 @torch.no_grad()
-def sequence_nll(model: Any, ids: Sequence[int] | Tensor, stride: int | None = None,
-                 batch_size: int = 32) -> tuple[float, int]:
-    """Total negative log-likelihood (nats) of ``ids[1:]``, each token given the ones before it.
+def sequence_nll(
+    model: Any, ids: Sequence[int] | Tensor, stride: int | None = None, batch_size: int = 32
+) -> tuple[float, int]:
+    """Total negative log-likelihood (nats) of ``ids[1:]``, each token given those before it.
 
-    Returns ``(total_nats, n_predictions)``; ``n_predictions = len(ids) - 1`` (the first token
-    has nothing before it and is not scored). Every token is scored exactly once.
-
-    - An object with an ``nll(ids)`` method (a :class:`gptlab.bigram.BigramModel`) is asked
-      directly: its ``nll`` is the mean over the ``len(ids) - 1`` predictions.
-    - A GPT (ours, or a Hugging Face causal LM) sees at most ``block_size`` tokens at a time,
-      so the stream is cut into windows of that length that start every ``stride`` tokens.
-      With ``stride = block_size`` (the default) the windows do not overlap and the first
-      tokens of each window are predicted from very little context. A smaller stride lets
-      every scored token see at least ``block_size - stride`` tokens before it, which gives a
-      lower (better) number at proportionally more compute; only the tokens not scored by an
-      earlier window count.
+    Returns ``(total_nats, len(ids) - 1)``; every token but the first is scored exactly once.
+    A GPT sees windows of ``block_size`` tokens starting every ``stride`` tokens (default: no
+    overlap); a smaller stride gives each scored token more context, at more compute.
 
     Raises:
         ValueError: fewer than two ids, or a stride outside ``1..block_size``.
@@ -93,65 +70,52 @@ def sequence_nll(model: Any, ids: Sequence[int] | Tensor, stride: int | None = N
     ids_t = torch.as_tensor(ids, dtype=torch.long).flatten()
     n = ids_t.numel()
     if n < 2:
-        raise ValueError(f"Need at least 2 token ids to score a next-token prediction, got {n}; "
-                         "give a longer text.")
+        raise ValueError(
+            f"Need at least 2 token ids to score a next-token prediction, got {n}; "
+            "give a longer text."
+        )
     if hasattr(model, "nll") and not isinstance(model, torch.nn.Module):
         return float(model.nll(ids_t)) * (n - 1), n - 1
-
     T = _context_length(model)
     stride = T if stride is None else int(stride)
     if not 1 <= stride <= T:
         raise ValueError(f"stride must be between 1 and the context length {T}, got {stride}.")
-    L = min(T, n - 1)  # window length: inputs ids[b : b+L] predict targets ids[b+1 : b+L+1]
-    starts = list(range(0, n - 1 - L + 1, stride))
+    L = min(T, n - 1)  # inputs ids[b : b+L] predict targets ids[b+1 : b+L+1]
+    starts = list(range(0, n - L, stride))
     if starts[-1] + L < n - 1:  # a last window that ends exactly at the end of the stream
         starts.append(n - 1 - L)
-    was_training = model.training
+    # positions of a window before `first_new` were scored by an earlier window
+    first_new = [max(0, prev + L - b) for prev, b in pairwise([-L, *starts])]
+    was_training, device = model.training, next(model.parameters()).device
     model.eval()
-    device = next(model.parameters()).device
-    total, count, scored_upto = 0.0, 0, 0  # targets with index <= scored_upto are done
+    total, count = 0.0, 0
     try:
-        masks = []
-        for b in starts:
-            # target index of position p is b + 1 + p; score those beyond scored_upto
-            first_new = max(scored_upto, b) - b  # positions < first_new were scored before
-            masks.append(first_new)
-            scored_upto = b + L
         for i in range(0, len(starts), batch_size):
             chunk = starts[i : i + batch_size]
-            x = torch.stack([ids_t[b : b + L] for b in chunk]).to(device)  # (B, L)
-            y = torch.stack([ids_t[b + 1 : b + 1 + L] for b in chunk]).to(device)  # (B, L)
-            logp = F.log_softmax(_logits(model, x), dim=-1)  # (B, L, V)
-            nll = -logp.gather(-1, y.unsqueeze(-1)).squeeze(-1)  # (B, L)
-            keep = torch.arange(L, device=device)[None, :] >= torch.tensor(
-                masks[i : i + batch_size], device=device)[:, None]  # (B, L)
-            total += float(nll[keep].double().sum())
-            count += int(keep.sum())
+            x = torch.stack([ids_t[b : b + L] for b in chunk])  # (B, L)
+            y = torch.stack([ids_t[b + 1 : b + 1 + L] for b in chunk])  # (B, L)
+            skip = torch.tensor(first_new[i : i + batch_size])[:, None]  # (B, 1)
+            y[torch.arange(L)[None, :] < skip] = -100
+            total += float(_target_logprobs(model, x.to(device), y.to(device)).double().sum())
+            count += int((y != -100).sum())
     finally:
         model.train(was_training)
     assert count == n - 1, (count, n)
-    return total, count
+    return -total, count
 
 
-def perplexity_table(models: Mapping[str, tuple[Any, Tokenizer]], text: str | Sequence[str],
-                     stride: int | None = None, batch_size: int = 32) -> list[dict[str, Any]]:
-    """Score every model on the same held-out text; one row (a dict) per model.
+def perplexity_table(
+    models: Mapping[str, tuple[Any, Tokenizer]],
+    text: str | Sequence[str],
+    stride: int | None = None,
+    batch_size: int = 32,
+) -> list[dict[str, Any]]:
+    """Score every ``name -> (model, tokenizer)`` on the same held-out text; a dict per model.
 
-    Args:
-        models: ``name -> (model, tokenizer)``. A model is a gptlab :class:`~gptlab.model.GPT`,
-            a Hugging Face causal LM, or anything with ``nll(ids)`` (the counting bigram).
-        text: the evaluation text, or a list of passages (each scored on its own, then summed).
-        stride: window stride for GPTs (see :func:`sequence_nll`); ``None`` for no overlap.
-
-    Each row holds ``model``, ``tokens``, ``chars``, ``chars_per_token``, ``nats_per_token``
-    (the mean cross-entropy), ``perplexity`` (``exp`` of it, *per token*), ``nats_per_char``,
-    ``bits_per_char`` and ``char_perplexity`` (``exp(nats_per_char)``).
-
-    Why per character: the total loss of a text (its code length, in nats) does not depend on
-    how it is cut into tokens, but the number of tokens does. A tokenizer with longer tokens
-    spends more nats on each of fewer predictions, so per-token loss and perplexity favour
-    short tokens and cannot compare models with different vocabularies. Dividing the total
-    by the number of characters (``per_char_loss``) gives a unit every model shares.
+    ``text`` may be a list of passages (each scored on its own, then summed). Each row holds
+    ``model``, ``tokens``, ``chars``, ``chars_per_token``, ``nats_per_token``, ``perplexity``
+    (per token), ``nats_per_char``, ``bits_per_char`` and ``char_perplexity``. Only the
+    per-character numbers compare models with different tokenizers (chapter 13).
 
     Raises:
         ValueError: no models, an empty text, or a text that tokenizes to fewer than 2 ids.
@@ -182,14 +146,16 @@ def perplexity_table(models: Mapping[str, tuple[Any, Tokenizer]], text: str | Se
             "nats_per_token": per_token, "perplexity": math.exp(per_token),
             "nats_per_char": per_char, "bits_per_char": nats_to_bits(per_char),
             "char_perplexity": math.exp(per_char),
-        })
+        })  # fmt: skip
     return rows
 
 
-_COLUMNS = [("model", "model", "{}"), ("tokens", "tokens", "{:,}"),
-            ("chars_per_token", "chars/tok", "{:.2f}"), ("nats_per_token", "nats/tok", "{:.3f}"),
-            ("perplexity", "ppl/tok", "{:.1f}"), ("nats_per_char", "nats/char", "{:.3f}"),
-            ("bits_per_char", "bits/char", "{:.3f}")]
+_COLUMNS = [
+    ("model", "model", "{}"), ("tokens", "tokens", "{:,}"),
+    ("chars_per_token", "chars/tok", "{:.2f}"), ("nats_per_token", "nats/tok", "{:.3f}"),
+    ("perplexity", "ppl/tok", "{:.1f}"), ("nats_per_char", "nats/char", "{:.3f}"),
+    ("bits_per_char", "bits/char", "{:.3f}"),
+]  # fmt: skip
 
 
 def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
@@ -199,213 +165,149 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     cells = [[fmt.format(row[key]) for key, _, fmt in _COLUMNS] for row in rows]
     heads = [head for _, head, _ in _COLUMNS]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-    line = lambda items: "  ".join(  # noqa: E731
-        s.ljust(w) if i == 0 else s.rjust(w) for i, (s, w) in enumerate(zip(items, widths)))
+
+    def line(items: list[str]) -> str:
+        return "  ".join(s.ljust(w) if i == 0 else s.rjust(w)
+                         for i, (s, w) in enumerate(zip(items, widths, strict=True)))  # fmt: skip
+
     return "\n".join([line(heads), line(["-" * w for w in widths]), *(line(c) for c in cells)])
 
-
-# -------------------------------------------------------------------------------------
-# Prompting
-# -------------------------------------------------------------------------------------
 
 #: How one solved example is written in a few-shot prompt (fields of a task example).
 DEFAULT_SHOT_TEMPLATE = "{input}\nAnswer: {response}\n\n"
 
 
-def few_shot_prompt(examples: Sequence[Mapping[str, str]], query: Mapping[str, str], k: int,
-                    template: str = DEFAULT_SHOT_TEMPLATE, header: str = "") -> str:
-    """A prompt with ``k`` solved examples, then the query with its answer left open.
+def few_shot_prompt(
+    examples: Sequence[Mapping[str, str]],
+    query: Mapping[str, str],
+    k: int,
+    template: str = DEFAULT_SHOT_TEMPLATE,
+    header: str = "",
+) -> str:
+    """``header``, then ``k`` solved examples, then ``query`` written up to its answer.
 
-    ``template`` is a format string over an example's fields (for the course's tasks:
-    ``instruction``, ``input``, ``response``) and must contain ``{response}`` exactly once.
-    The first ``k`` of ``examples`` are written out in full; the query is written up to
-    ``{response}``, so the model's next tokens are its answer. ``header`` (for example an
-    instruction) comes first. ``k = 0`` is zero-shot: the header and the query only.
+    ``template`` formats an example's fields and holds ``{response}`` exactly once; ``k = 0``
+    is zero-shot.
 
     Raises:
-        ValueError: ``k`` negative or larger than ``len(examples)``, or a bad template.
+        ValueError: ``k`` outside ``0..len(examples)``, or a bad template.
         KeyError: an example lacks a field the template uses.
     """
     if template.count("{response}") != 1:
-        raise ValueError("template must contain the field {response} exactly once, where the "
-                         f"answer goes; got {template!r}.")
+        raise ValueError(
+            "template must contain the field {response} exactly once, where the answer goes; "
+            f"got {template!r}."
+        )
     if not 0 <= k <= len(examples):
-        raise ValueError(f"k must be between 0 and the number of examples ({len(examples)}), got {k}.")
+        raise ValueError(
+            f"k must be between 0 and the number of examples ({len(examples)}), got {k}."
+        )
     before, after = template.split("{response}")
     shots = [before.format(**ex) + ex["response"] + after.format(**ex) for ex in examples[:k]]
     return header + "".join(shots) + before.format(**query)
 
 
-def _split_whitespace(prompt: str, choice: str) -> tuple[str, str]:
-    """Move the prompt's trailing whitespace onto the choice.
-
-    Byte-level BPE attaches a space to the word after it (" Hamlet" is one token), so the
-    prompt "Answer: " followed by "Hamlet" would be split unlike any text seen in training.
-    """
-    stripped = prompt.rstrip()
-    return stripped, prompt[len(stripped):] + choice
-
-
-def _encode_choice_pairs(tokenizer: Tokenizer, prompt: str, options: Sequence[str]
-                         ) -> list[tuple[list[int], list[int]]]:
-    """``(prompt_ids, choice_ids)`` for each option, whitespace moved onto the choice."""
-    pairs = []
-    for choice in options:
-        p, c = _split_whitespace(prompt, choice)
-        p_ids, c_ids = list(tokenizer.encode(p)), list(tokenizer.encode(c))
-        if not c_ids:
-            raise ValueError(f"The choice {choice!r} is empty after tokenization.")
-        if not p_ids:
-            raise ValueError("The prompt is empty: give at least one character of context.")
-        pairs.append((p_ids, c_ids))
-    return pairs
-
-
-def _shares_prompt(model: Any, pairs: list[tuple[list[int], list[int]]]) -> bool:
-    """Whether the fast path applies: a gptlab GPT and the same prompt tokens for every choice."""
-    from gptlab.model import GPT
-
-    return isinstance(model, GPT) and all(p == pairs[0][0] for p, _ in pairs)
-
-
 @torch.no_grad()
-def _choice_logprobs(model: Any, tokenizer: Tokenizer, prompts: Sequence[str],
-                     choices: Sequence[Sequence[str]], batch_size: int = 32,
-                     ) -> tuple[list[list[tuple[float, int]]], int]:
-    """Sum of log-probabilities (and token count) of every choice after its prompt.
+def _choice_logprobs(
+    model: Any,
+    tokenizer: Tokenizer,
+    prompts: Sequence[str],
+    choices: Sequence[Sequence[str]],
+    batch_size: int = 32,
+) -> tuple[list[list[tuple[float, int]]], int]:
+    """``(scores, truncated)``: ``scores[i][j] = (ln P(choice j | prompt i), n_tokens)``.
 
-    Returns ``(scores, truncated)``: ``scores[i][j] = (logp, n_tokens)`` for choice ``j`` of
-    prompt ``i``; ``truncated`` counts prompts cut from the left to fit the model's context.
-
-    For a gptlab GPT the prompt is run once and its KV cache is shared by all choices (the
-    choices then cost only their own tokens); other models run every ``prompt + choice``
-    sequence in full, right-padded in batches. Both give the same numbers.
+    The prompt's trailing white space moves onto the choice, because byte-level BPE attaches
+    a space to the word after it (" Hamlet" is one token). Every ``prompt + choice`` runs in
+    full, right-padded in batches; a prompt too long for the context is cut from the left
+    and counted in ``truncated``.
     """
     T = _context_length(model)
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
+    rows: list[tuple[int, list[int], int]] = []  # (prompt index, ids, n choice tokens)
     truncated = 0
-    out: list[list[tuple[float, int]]] = []
-    slow: list[tuple[int, list[int], int]] = []  # (prompt index, ids, n choice tokens)
+    for i, (prompt, options) in enumerate(zip(prompts, choices, strict=True)):
+        stripped = prompt.rstrip()
+        p_ids = list(tokenizer.encode(stripped))
+        if not p_ids:
+            raise ValueError("The prompt is empty: give at least one character of context.")
+        cut = False
+        for choice in options:
+            c_ids = list(tokenizer.encode(prompt[len(stripped) :] + choice))
+            if not c_ids:
+                raise ValueError(f"The choice {choice!r} is empty after tokenization.")
+            if len(c_ids) > T:
+                raise ValueError(
+                    f"A choice has {len(c_ids)} tokens, more than the context length {T}."
+                )
+            full = p_ids + c_ids
+            if len(full) > T + 1:  # inputs are full[:-1], at most T tokens
+                full, cut = full[-(T + 1) :], True
+            rows.append((i, full, len(c_ids)))
+        truncated += cut
+    was_training, device = model.training, next(model.parameters()).device
+    model.eval()
+    out: list[list[tuple[float, int]]] = [[] for _ in prompts]
     try:
-        for i, (prompt, options) in enumerate(zip(prompts, choices)):
-            pairs = _encode_choice_pairs(tokenizer, prompt, options)
-            longest = max(len(c) for _, c in pairs)
-            if longest > T:
-                raise ValueError(f"A choice has {longest} tokens, more than the context length {T}.")
-            if _shares_prompt(model, pairs):
-                p_ids = pairs[0][0]
-                keep = T + 1 - longest  # prompt + choice[:-1] must fit in T positions
-                if len(p_ids) > keep:
-                    p_ids, truncated = p_ids[-keep:], truncated + 1
-                out.append(_shared_prompt_scores(model, p_ids, [c for _, c in pairs], device))
-                continue
-            cut = False
-            for p_ids, c_ids in pairs:
-                full = p_ids + c_ids
-                if len(full) > T + 1:  # inputs are full[:-1], at most T tokens
-                    full, cut = full[-(T + 1):], True
-                slow.append((i, full, len(c_ids)))
-            truncated += cut
-            out.append([])
-        for j in range(0, len(slow), batch_size):
-            chunk = slow[j : j + batch_size]
-            width = max(len(s) for _, s, _ in chunk) - 1
+        for j in range(0, len(rows), batch_size):
+            chunk = rows[j : j + batch_size]
+            width = max(len(ids) for _, ids, _ in chunk) - 1
             x = torch.zeros(len(chunk), width, dtype=torch.long)  # (B, T), right-padded
             y = torch.full((len(chunk), width), -100, dtype=torch.long)  # -100: not scored
             for r, (_, ids, n_choice) in enumerate(chunk):
-                t = torch.tensor(ids)
-                x[r, : len(ids) - 1] = t[:-1]
-                start = len(ids) - 1 - n_choice  # position predicting the first choice token
-                y[r, start : len(ids) - 1] = t[-n_choice:]
-            logp = F.log_softmax(_logits(model, x.to(device)), dim=-1)  # (B, T, V)
-            yd = y.to(device)
-            picked = logp.gather(-1, yd.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (B, T)
-            picked = picked.masked_fill(yd == -100, 0.0).sum(dim=1)  # (B,)
-            for (i, _, n), v in zip(chunk, picked.tolist()):
+                x[r, : len(ids) - 1] = torch.tensor(ids[:-1])
+                y[r, len(ids) - 1 - n_choice : len(ids) - 1] = torch.tensor(ids[-n_choice:])
+            sums = _target_logprobs(model, x.to(device), y.to(device)).sum(dim=1)  # (B,)
+            for (i, _, n), v in zip(chunk, sums.tolist(), strict=True):
                 out[i].append((float(v), n))
     finally:
         model.train(was_training)
     return out, truncated
 
 
-def _shared_prompt_scores(model: Any, p_ids: list[int], c_ids: list[list[int]],
-                          device: torch.device) -> list[tuple[float, int]]:
-    """Score choices after one prompt: the prompt once (KV cache), then all choices as a batch."""
-    logits, _, cache = model(torch.tensor([p_ids], device=device), use_cache=True)
-    first = F.log_softmax(logits[0, -1].float(), dim=-1)  # (V,) predicts each choice's first token
-    scores = [float(first[c[0]]) for c in c_ids]
-    width = max(len(c) for c in c_ids) - 1
-    if width > 0:
-        C = len(c_ids)
-        x = torch.zeros(C, width, dtype=torch.long)  # (C, Tc): choice[:-1], right-padded
-        y = torch.full((C, width), -100, dtype=torch.long)  # choice[1:]
-        for r, c in enumerate(c_ids):
-            x[r, : len(c) - 1] = torch.tensor(c[:-1])
-            y[r, : len(c) - 1] = torch.tensor(c[1:])
-        past = [(k.expand(C, -1, -1, -1), v.expand(C, -1, -1, -1)) for k, v in cache]
-        logits, _, _ = model(x.to(device), past_kvs=past, use_cache=True)  # (C, Tc, V)
-        logp = F.log_softmax(logits.float(), dim=-1)
-        yd = y.to(device)
-        picked = logp.gather(-1, yd.clamp(min=0).unsqueeze(-1)).squeeze(-1)  # (C, Tc)
-        rest = picked.masked_fill(yd == -100, 0.0).sum(dim=1).tolist()
-        scores = [s + r for s, r in zip(scores, rest)]
-    return [(s, len(c)) for s, c in zip(scores, c_ids)]
-
-
-def score_choices(model: Any, tokenizer: Tokenizer, prompt: str, choices: Sequence[str],
-                  normalize: str = "sum") -> list[float]:
-    """Log-likelihood of each candidate answer after ``prompt``, one number per choice.
-
-    ``normalize="sum"`` gives ``ln P(choice | prompt)`` (the sum over the choice's tokens);
-    ``"mean"`` divides by the number of tokens, so long answers are not penalised for being
-    long. The prompt's trailing whitespace is moved onto the choice (see the note on BPE in
-    :func:`_split_whitespace`). A prompt too long for the context is cut from the left.
-    """
+def _check_normalize(normalize: str) -> None:
     if normalize not in ("sum", "mean"):
         raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}.")
+
+
+def score_choices(
+    model: Any, tokenizer: Tokenizer, prompt: str, choices: Sequence[str], normalize: str = "sum"
+) -> list[float]:
+    """Log-likelihood of each candidate answer after ``prompt``, one number per choice.
+
+    ``"sum"`` gives ``ln P(choice | prompt)``; ``"mean"`` divides by the choice's number of
+    tokens, so long answers are not penalised for their length.
+    """
+    _check_normalize(normalize)
     if not choices:
         raise ValueError("choices is empty: give at least one candidate answer.")
     scores, _ = _choice_logprobs(model, tokenizer, [prompt], [list(choices)])
     return [lp / n if normalize == "mean" else lp for lp, n in scores[0]]
 
 
-def _normalize_answer(text: str) -> str:
-    return re.sub(r"\s+", " ", text).strip().strip(".,;:!?").strip().casefold()
-
-
-def exact_match(predictions: Sequence[str], references: Sequence[str]) -> float:
-    """Fraction of predictions equal to their reference, ignoring case, spacing and end punctuation."""
-    _check_pairs(predictions, references, "predictions")
-    hits = sum(_normalize_answer(p) == _normalize_answer(r) for p, r in zip(predictions, references))
-    return hits / len(predictions)
-
-
 @torch.no_grad()
-def _greedy_answers(model: Any, tokenizer: Tokenizer, prompts: Sequence[str], max_new_tokens: int,
-                    batch_size: int) -> tuple[list[str], int]:
-    """Greedy answers (the first line of what the model writes) and the number of cut prompts.
+def _greedy_answers(
+    model: Any, tokenizer: Tokenizer, prompts: Sequence[str], max_new_tokens: int, batch_size: int
+) -> tuple[list[str], int]:
+    """Greedy answers (the first line written) and the number of prompts cut to fit.
 
-    Trailing spaces of a prompt are dropped ("Answer: " -> "Answer:"), because BPE puts the
-    space at the start of the next word; the model then writes " Macbeth" itself. Prompts of
-    equal token length are generated together.
+    A prompt's trailing spaces are dropped (BPE puts the space at the start of the next
+    word); prompts of equal token length are generated as one batch.
     """
-    from gptlab.generate import generate
-
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
     T = _context_length(model)
     if max_new_tokens >= T:
-        raise ValueError(f"max_new_tokens ({max_new_tokens}) leaves no room for the prompt in the "
-                         f"context of {T} tokens.")
+        raise ValueError(
+            f"max_new_tokens ({max_new_tokens}) leaves no room for the prompt in the context "
+            f"of {T} tokens."
+        )
     encoded, truncated = [], 0
     for prompt in prompts:
         ids = list(tokenizer.encode(prompt.rstrip(" ")))
         if not ids:
             raise ValueError("A prompt is empty: give at least one character of context.")
         if len(ids) + max_new_tokens > T:
-            ids, truncated = ids[-(T - max_new_tokens):], truncated + 1
+            ids, truncated = ids[-(T - max_new_tokens) :], truncated + 1
         encoded.append(ids)
     groups: dict[int, list[int]] = {}
     for i, ids in enumerate(encoded):
@@ -417,7 +319,7 @@ def _greedy_answers(model: Any, tokenizer: Tokenizer, prompts: Sequence[str], ma
             rows = members[s : s + batch_size]
             idx = torch.tensor([encoded[i] for i in rows], device=device)  # (B, L)
             out = generate(model, idx, max_new_tokens, temperature=0)  # (B, L + new)
-            for i, new in zip(rows, out[:, length:].tolist()):
+            for i, new in zip(rows, out[:, length:].tolist(), strict=True):
                 predictions[i] = tokenizer.decode(new).strip().split("\n")[0].strip()
     return predictions, truncated
 
@@ -429,68 +331,62 @@ class AccuracyResult:
     accuracy: float
     predictions: list[str]
     truncated: int = 0  # prompts cut from the left to fit the context
-    scores: list[list[float]] = field(default_factory=list)  # per prompt, per choice (log-lik.)
+    scores: list[list[float]] = field(default_factory=list)  # per prompt, per choice
 
 
-def answer_accuracy(model: Any, tokenizer: Tokenizer, prompts: Sequence[str],
-                    answers: Sequence[str],
-                    choices: Sequence[str] | Sequence[Sequence[str]] | None = None,
-                    normalize: str = "sum", max_new_tokens: int = 8,
-                    batch_size: int = 32) -> AccuracyResult:
-    """Accuracy of a model answering ``prompts``, judged against ``answers``.
+def answer_accuracy(
+    model: Any,
+    tokenizer: Tokenizer,
+    prompts: Sequence[str],
+    answers: Sequence[str],
+    choices: Sequence[str] | Sequence[Sequence[str]] | None = None,
+    normalize: str = "sum",
+    max_new_tokens: int = 8,
+    batch_size: int = 32,
+) -> AccuracyResult:
+    """Accuracy of a model answering ``prompts``, judged by :func:`gptlab.metrics.exact_match`.
 
-    - With ``choices`` (one list shared by every prompt, or one list per prompt): the model
-      picks the choice with the highest log-likelihood (:func:`score_choices`); robust for
-      small models, because the answer only has to be *more likely* than the alternatives.
-    - Without: the model writes greedily up to ``max_new_tokens`` tokens after the prompt
-      (trailing spaces dropped, see :func:`_greedy_answers`); the first line of what it writes
-      is compared with the answer by :func:`exact_match`.
-
-    Answers and choices are compared after stripping surrounding whitespace.
+    With ``choices`` (one list for all prompts, or one per prompt) the model picks the most
+    likely choice (:func:`score_choices`): it only has to prefer the right answer. Without,
+    it writes greedily up to ``max_new_tokens`` tokens and its first line is the answer.
     """
-    _check_pairs(prompts, answers, "prompts", "answers")
+    if isinstance(prompts, str) or not prompts or len(prompts) != len(answers):
+        raise ValueError("prompts and answers must be non-empty lists of the same length.")
     if choices is None:
-        predictions, truncated = _greedy_answers(model, tokenizer, prompts, max_new_tokens, batch_size)
-        return AccuracyResult(exact_match(predictions, answers), predictions, truncated)
-    if normalize not in ("sum", "mean"):
-        raise ValueError(f"normalize must be 'sum' or 'mean', got {normalize!r}.")
+        predictions, cut = _greedy_answers(model, tokenizer, prompts, max_new_tokens, batch_size)
+        return AccuracyResult(exact_match_rate(predictions, answers), predictions, cut)
+    _check_normalize(normalize)
     shared = len(choices) > 0 and all(isinstance(c, str) for c in choices)
     per_prompt = [list(choices)] * len(prompts) if shared else [list(c) for c in choices]
     if len(per_prompt) != len(prompts) or any(not c for c in per_prompt):
-        raise ValueError("choices must be one non-empty list of strings for all prompts, or one "
-                         f"non-empty list per prompt ({len(prompts)} lists).")
+        raise ValueError(
+            "choices must be one non-empty list of strings for all prompts, or one non-empty "
+            f"list per prompt ({len(prompts)} lists)."
+        )
     raw, truncated = _choice_logprobs(model, tokenizer, prompts, per_prompt, batch_size)
     scores = [[lp / n if normalize == "mean" else lp for lp, n in row] for row in raw]
     predictions = [opts[max(range(len(s)), key=s.__getitem__)].strip()
-                   for opts, s in zip(per_prompt, scores)]
-    accuracy = sum(p == a.strip() for p, a in zip(predictions, answers)) / len(answers)
-    return AccuracyResult(accuracy, predictions, truncated, scores)
+                   for opts, s in zip(per_prompt, scores, strict=True)]  # fmt: skip
+    return AccuracyResult(exact_match_rate(predictions, answers), predictions, truncated, scores)
 
 
-# -------------------------------------------------------------------------------------
-# BLEU and ROUGE (thin wrappers around the reference libraries)
-# -------------------------------------------------------------------------------------
-
-References = Union[Sequence[str], Sequence[Sequence[str]]]
-
-
-def _check_pairs(hyps: Any, refs: Any, what: str = "hypotheses", other: str = "references") -> None:
-    for name, seq in ((what, hyps), (other, refs)):
+def _reference_lists(hypotheses: Sequence[str], references: Any) -> list[list[str]]:
+    """Per hypothesis its list of references (a string becomes a list of one), checked."""
+    for name, seq in (("hypotheses", hypotheses), ("references", references)):
         if isinstance(seq, str) or not isinstance(seq, Sequence):
-            raise ValueError(f"{name} must be a list of strings, not {type(seq).__name__}; "
-                             f"for a single pair write [{name[:-1]}].")
+            raise ValueError(
+                f"{name} must be a list of strings, not {type(seq).__name__}; "
+                f"for a single pair write [{name[:-1]}]."
+            )
         if len(seq) == 0:
             raise ValueError(f"{name} is empty: give at least one.")
-    if len(hyps) != len(refs):
-        raise ValueError(f"{what} and {other} differ in length ({len(hyps)} vs {len(refs)}); "
-                         "give one per item, in the same order.")
-    if any(not isinstance(h, str) for h in hyps):
-        raise ValueError(f"every item of {what} must be a string.")
-
-
-def _reference_lists(hypotheses: Sequence[str], references: References) -> list[list[str]]:
-    """Per hypothesis, its list of references (one string becomes a list of one)."""
-    _check_pairs(hypotheses, references)
+    if len(hypotheses) != len(references):
+        raise ValueError(
+            f"hypotheses and references differ in length ({len(hypotheses)} vs "
+            f"{len(references)}); give one per item, in the same order."
+        )
+    if any(not isinstance(h, str) for h in hypotheses):
+        raise ValueError("every item of hypotheses must be a string.")
     out = []
     for i, ref in enumerate(references):
         refs = [ref] if isinstance(ref, str) else list(ref)
@@ -500,27 +396,26 @@ def _reference_lists(hypotheses: Sequence[str], references: References) -> list[
     return out
 
 
-def bleu(hypotheses: Sequence[str], references: References, **kwargs: Any):
+def bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequence[str]], **kwargs):
     """Corpus BLEU (Papineni et al., 2002) with ``sacrebleu.corpus_bleu``; a score in 0..100.
 
-    ``references`` holds one reference string per hypothesis, or a list of references per
-    hypothesis (all of the same length). Returns sacrebleu's ``BLEUScore``: ``.score``,
-    ``.precisions`` (modified n-gram precisions for n = 1..4, in %), ``.bp`` (brevity
-    penalty), ``.sys_len`` and ``.ref_len``. ``kwargs`` go to sacrebleu (for example
-    ``lowercase=True`` or ``tokenize="none"``).
+    ``references``: one string per hypothesis, or the same number of references for each.
+    Returns sacrebleu's ``BLEUScore`` (``.score``, ``.precisions``, ``.bp``, ``.sys_len``,
+    ``.ref_len``); ``kwargs`` go to sacrebleu (e.g. ``lowercase=True``).
     """
     import sacrebleu
 
     ref_lists = _reference_lists(hypotheses, references)
     n_refs = {len(r) for r in ref_lists}
     if len(n_refs) != 1:
-        raise ValueError("Give every hypothesis the same number of references "
-                         f"(got {sorted(n_refs)}).")
-    streams = [list(s) for s in zip(*ref_lists)]  # sacrebleu: one stream per reference slot
+        raise ValueError(
+            f"Give every hypothesis the same number of references (got {sorted(n_refs)})."
+        )
+    streams = [list(s) for s in zip(*ref_lists, strict=True)]  # one stream per reference slot
     return sacrebleu.corpus_bleu(list(hypotheses), streams, **kwargs)
 
 
-def sentence_bleu(hypothesis: str, references: str | Sequence[str], **kwargs: Any):
+def sentence_bleu(hypothesis: str, references: str | Sequence[str], **kwargs):
     """BLEU of one sentence (``sacrebleu.sentence_bleu``, smoothed so short texts are not 0)."""
     import sacrebleu
 
@@ -532,15 +427,18 @@ def sentence_bleu(hypothesis: str, references: str | Sequence[str], **kwargs: An
     return sacrebleu.sentence_bleu(hypothesis, refs, **kwargs)
 
 
-def rouge(hypotheses: Sequence[str], references: References,
-          types: Sequence[str] = ("rouge1", "rouge2", "rougeL"), use_stemmer: bool = True,
-          per_pair: bool = False) -> dict[str, float] | list[dict[str, float]]:
-    """ROUGE F-measures (Lin, 2004) with Google's ``rouge_score`` package, in 0..1.
+def rouge(
+    hypotheses: Sequence[str],
+    references: Sequence[str] | Sequence[Sequence[str]],
+    types: Sequence[str] = ("rouge1", "rouge2", "rougeL"),
+    use_stemmer: bool = True,
+    per_pair: bool = False,
+) -> dict[str, float] | list[dict[str, float]]:
+    """ROUGE F-measures (Lin, 2004) with Google's ``rouge_score``, in 0..1.
 
-    Returns the mean F-measure of each ROUGE type over the pairs (``per_pair=True``: one dict
-    per pair). With several references per hypothesis, the best-matching one counts
-    (``score_multi``). ``rouge_score`` lower-cases and keeps only letters and digits;
-    ``use_stemmer`` also strips English suffixes (Porter stemmer).
+    The mean over pairs of each type (``per_pair=True``: one dict per pair); with several
+    references the best-matching one counts. ``rouge_score`` lower-cases and keeps letters
+    and digits; ``use_stemmer`` also strips English suffixes (Porter).
     """
     from rouge_score import rouge_scorer
 
@@ -549,8 +447,8 @@ def rouge(hypotheses: Sequence[str], references: References,
         raise ValueError("types is empty: ask for at least one ROUGE type, e.g. 'rouge1'.")
     scorer = rouge_scorer.RougeScorer(list(types), use_stemmer=use_stemmer)
     pairs = []
-    for hyp, refs in zip(hypotheses, ref_lists):
-        # note the argument order of rouge_score: (target, prediction)
+    for hyp, refs in zip(hypotheses, ref_lists, strict=True):
+        # rouge_score's argument order is (target, prediction)
         scores = scorer.score(refs[0], hyp) if len(refs) == 1 else scorer.score_multi(refs, hyp)
         pairs.append({t: float(scores[t].fmeasure) for t in types})
     if per_pair:

@@ -1,9 +1,8 @@
-"""Text generation: greedy decoding, temperature, top-k, top-p, repetition penalty, stop sequences.
+"""Text generation (chapter 08): greedy, temperature, top-k, top-p, repetition penalty, stops.
 
 :func:`generate` extends a batch of prompts one token at a time. With ``use_cache=True`` it
-keeps each layer's keys and values (the KV cache, see :mod:`gptlab.attention`), so each new
-token costs one position's worth of work instead of re-reading the whole sequence; the
-tokens are the same either way.
+reads the prompt once into a preallocated :class:`gptlab.attention.KVCache`, then runs one
+position per new token instead of the whole sequence; the tokens are the same either way.
 
 Shapes: ``idx`` is ``(B, T)`` token ids; the result is ``(B, T + new)``.
 """
@@ -11,10 +10,12 @@ Shapes: ``idx`` is ``(B, T)`` token ids; the result is ``(B, T + new)``.
 from __future__ import annotations
 
 import warnings
-from typing import Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor
+
+from gptlab.attention import KVCache
 
 __all__ = ["generate", "filter_top_k", "filter_top_p", "apply_repetition_penalty"]
 
@@ -54,14 +55,23 @@ def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Te
     return logits.scatter(-1, seen, picked)
 
 
-def _check_arguments(model, idx: Tensor, max_new_tokens: int, temperature: float,
-                     top_k: int | None, top_p: float | None, repetition_penalty: float) -> None:
+def _check_arguments(
+    idx: Tensor,
+    max_new_tokens: int,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    repetition_penalty: float,
+) -> None:
     if not isinstance(idx, Tensor) or idx.dim() != 2:
-        raise ValueError("idx must be a 2-D tensor of token ids (B, T); for one prompt use "
-                         "torch.tensor([ids]).")
+        raise ValueError(
+            "idx must be a 2-D tensor of token ids (B, T); for one prompt use torch.tensor([ids])."
+        )
     if idx.size(1) == 0:
-        raise ValueError("The prompt is empty: give at least one token (for example the "
-                         "tokenizer's end-of-text id) to start generating from.")
+        raise ValueError(
+            "The prompt is empty: give at least one token (for example the "
+            "tokenizer's end-of-text id) to start generating from."
+        )
     if idx.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"idx must hold integer token ids, not {idx.dtype}.")
     if max_new_tokens < 0:
@@ -73,11 +83,30 @@ def _check_arguments(model, idx: Tensor, max_new_tokens: int, temperature: float
     if top_p is not None and not (0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
     if repetition_penalty <= 0:
-        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}.")
+        raise ValueError(
+            f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}."
+        )
 
 
-def _ends_with(row: list[int], stops: Sequence[Sequence[int]]) -> bool:
-    return any(len(s) > 0 and row[-len(s):] == list(s) for s in stops)
+def _pick(
+    logits: Tensor,
+    seen: Tensor,
+    temperature: float,
+    top_k: int | None,
+    top_p: float | None,
+    repetition_penalty: float,
+    generator: torch.Generator | None,
+) -> Tensor:
+    """The next token ``(B, 1)`` from the last position's logits ``(B, V)``."""
+    logits = apply_repetition_penalty(logits, seen, repetition_penalty)
+    if temperature == 0:
+        return torch.argmax(logits, dim=-1, keepdim=True)
+    logits = logits / temperature
+    if top_k is not None:
+        logits = filter_top_k(logits, top_k)
+    if top_p is not None:
+        logits = filter_top_p(logits, top_p)
+    return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
 
 
 @torch.no_grad()
@@ -107,50 +136,54 @@ def generate(
       recent tokens) with a warning; the returned ids still start with the full prompt.
       Beyond ``block_size`` the model sees a sliding window of the last ``block_size`` tokens.
     """
-    _check_arguments(model, idx, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
+    _check_arguments(idx, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
     block_size = model.config.block_size
-    if idx.size(1) > block_size:
+    B, n = idx.shape
+    if n > block_size:
         warnings.warn(
-            f"The prompt has {idx.size(1)} tokens but the model's context is {block_size}; "
-            f"only the last {block_size} tokens are used.", stacklevel=2)
+            f"The prompt has {n} tokens but the model's context is {block_size}; "
+            f"only the last {block_size} tokens are used.",
+            stacklevel=2,
+        )
     was_training = model.training
     model.eval()
     device = next(model.parameters()).device
-    out = idx.to(device=device, dtype=torch.long)
-    stops = [list(s) for s in stop] if stop else []
-    finished = torch.zeros(out.size(0), dtype=torch.bool, device=device)
-
+    out = torch.empty(B, n + max_new_tokens, dtype=torch.long, device=device)  # filled as we go
+    out[:, :n] = idx
+    stops = [torch.tensor(s, dtype=torch.long, device=device) for s in stop or [] if len(s)]
+    finished = torch.zeros(B, 1, dtype=torch.bool, device=device)
+    # Cached until the context is full; after that the window slides, positions shift and
+    # every step reads the last block_size tokens afresh.
     cache = None
+    if use_cache and n < block_size:
+        cache = KVCache.for_model(model, B, max_len=min(block_size, n + max_new_tokens))
     try:
-        for _ in range(max_new_tokens):
-            context = out[:, -block_size:]
-            if use_cache and cache is not None and out.size(1) <= block_size:
-                logits, _, cache = model(out[:, -1:], past_kvs=cache, use_cache=True)
-            elif use_cache and out.size(1) < block_size:
-                logits, _, cache = model(context, use_cache=True)
-            else:  # no cache, or the window slides: positions shift, so start afresh
-                logits, _ = model(context)
-                cache = None
-            logits = logits[:, -1, :].float()  # (B, V)
-            logits = apply_repetition_penalty(logits, out, repetition_penalty)
-            if temperature == 0:
-                next_id = torch.argmax(logits, dim=-1, keepdim=True)
-            else:
-                logits = logits / temperature
-                if top_k is not None:
-                    logits = filter_top_k(logits, top_k)
-                if top_p is not None:
-                    logits = filter_top_p(logits, top_p)
-                probs = torch.softmax(logits, dim=-1)
-                next_id = torch.multinomial(probs, 1, generator=generator)
-            next_id = torch.where(finished[:, None], torch.full_like(next_id, pad_id), next_id)
-            out = torch.cat([out, next_id], dim=1)
-            if stops:
-                for b in range(out.size(0)):
-                    if not finished[b] and _ends_with(out[b].tolist(), stops):
-                        finished[b] = True
-                if bool(finished.all()):
-                    break
+        with torch.inference_mode():  # no autograd bookkeeping: less work per step
+            for _ in range(max_new_tokens):
+                if cache is not None and n <= cache.max_len:  # the prompt, then one token
+                    logits, _ = model(out[:, cache.length : n], cache=cache)
+                else:
+                    cache = None
+                    logits, _ = model(out[:, max(0, n - block_size) : n])
+                next_id = _pick(
+                    logits[:, -1, :].float(),
+                    out[:, :n],
+                    temperature,
+                    top_k,
+                    top_p,
+                    repetition_penalty,
+                    generator,
+                )  # (B, 1)
+                if stops:
+                    next_id = next_id.masked_fill(finished, pad_id)
+                out[:, n : n + 1] = next_id
+                n += 1
+                if stops:  # a row is finished once its ids end with a stop sequence
+                    for s in stops:
+                        if n >= len(s):
+                            finished |= (out[:, n - len(s) : n] == s).all(dim=1, keepdim=True)
+                    if bool(finished.all()):
+                        break
     finally:
         model.train(was_training)
-    return out
+    return out[:, :n]

@@ -1,36 +1,26 @@
-"""Hand our model and tokenizer to Hugging Face ``transformers``, and read them back.
+"""Hugging Face ``transformers`` and gptlab: weights, tokenizer and whole folders (ch. 06, 12).
 
-Chapter 12 of the course. Two functions do the work:
-
+- :func:`gpt_from_hf` / :func:`gpt_to_hf` (``GPT.from_hf`` / ``GPT.to_hf``) convert weights
+  between our GPT and ``GPT2LMHeadModel``, preserving the logits.
 - :func:`hf_tokenizer` turns a :class:`gptlab.tokenizers.BPETokenizer` into a
-  ``transformers.PreTrainedTokenizerFast`` (the Rust ``tokenizers`` library underneath) that
-  gives exactly our ids on any text and decodes them back to the same bytes.
-- :func:`export_hf` writes a folder (``config.json``, ``generation_config.json``,
-  ``model.safetensors``, ``tokenizer.json``, ``tokenizer_config.json``) that
-  ``AutoModelForCausalLM.from_pretrained(folder)`` and ``AutoTokenizer.from_pretrained(folder)``
-  load without any network access.
+  ``PreTrainedTokenizerFast`` that gives exactly our ids and decodes to the same bytes.
+- :func:`export_hf` writes a folder that ``AutoModelForCausalLM`` and ``AutoTokenizer`` load
+  offline; :func:`load_hf` reads it back.
 
-:func:`load_hf` reads such a folder back (always offline, with clear errors).
+The tokenizer translation is exact: Hugging Face writes each byte of a token as one printable
+character (:func:`gptlab.tokenizers.bytes_to_unicode`: the space is ``Ġ``, the newline
+``Ċ``), maps those strings to ids and lists merges as pairs of strings, most important first;
+we keep our ids and merge order, split text with the same regular expression (GPT-2's), add
+no prefix space, and let the ``ByteLevel`` decoder turn characters back into bytes.
 
-How the tokenizer is translated. Hugging Face stores a byte-level BPE the way OpenAI stored
-GPT-2's: every token is a *string* in which each byte is written as one printable character
-(:func:`gptlab.tokenizers.bytes_to_unicode`: the space is ``Ġ``, the newline ``Ċ``), the
-vocabulary maps those strings to ids, and the merges are listed as pairs of strings, most
-important (lowest rank) first. Our tokenizer stores the same facts as bytes and ids:
-``vocab[id] -> bytes`` and ``merges[(id_a, id_b)] -> new_id`` in rank order, with
-``byte_to_id[b]`` the id of the single byte ``b`` (``b`` itself for a tokenizer we trained;
-GPT-2's own numbering for :meth:`BPETokenizer.from_gpt2`). Writing each token's bytes with
-``bytes_to_unicode`` and keeping our ids and merge order is therefore a complete, exact
-translation. The text is cut into chunks by the same regular expression (GPT-2's split), with
-no space added in front (``add_prefix_space=False``), and the ``ByteLevel`` decoder turns the
-characters back into bytes.
-
-``transformers`` is imported inside the functions, so ``import gptlab.hf`` stays fast.
+``transformers`` is imported inside the functions, so importing this module stays fast.
 """
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import math
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
@@ -38,16 +28,25 @@ from typing import TYPE_CHECKING, Any, Union
 from gptlab.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, bytes_to_unicode
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
-    from transformers import PreTrainedModel, PreTrainedTokenizerFast
+    from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerFast
 
-    from gptlab.model import GPT
+    from gptlab.model import GPT, GPTConfig
 
-__all__ = ["hf_tokenizer", "export_hf", "load_hf", "token_string", "merges_lines",
-           "EXPORTED_FILES"]
+__all__ = [
+    "gpt_from_hf",
+    "gpt_to_hf",
+    "hf_tokenizer",
+    "export_hf",
+    "load_hf",
+    "token_string",
+    "merges_lines",
+    "EXPORTED_FILES",
+    "WeightsNotCachedError",
+]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: The files :func:`export_hf` writes (``generation_config.json`` included).
+#: The files :func:`export_hf` writes.
 EXPORTED_FILES = (
     "config.json",
     "generation_config.json",
@@ -58,6 +57,264 @@ EXPORTED_FILES = (
 
 #: GPT-2's name for its one special token; used as end-of-text when the tokenizer has it.
 END_OF_TEXT = "<|endoftext|>"
+
+# ---------------------------------------------------------------------------------------------
+# Weights: our GPT <-> GPT2LMHeadModel (chapter 06)
+# ---------------------------------------------------------------------------------------------
+
+
+class WeightsNotCachedError(OSError):
+    """Pretrained weights asked for by Hub name are not cached and cannot be downloaded."""
+
+
+# Hugging Face's GPT-2 uses `Conv1D` layers (a name inherited from OpenAI's TensorFlow code):
+# x @ W + b with W stored as (in, out). nn.Linear computes x @ W.T + b with W stored as
+# (out, in). Same maths, transposed storage: these weights are transposed both ways.
+_CONV1D_WEIGHTS = (
+    "attn.c_attn.weight",
+    "attn.c_proj.weight",
+    "mlp.c_fc.weight",
+    "mlp.c_proj.weight",
+)
+
+
+def _hf_name(name: str) -> str:
+    """Our parameter name -> Hugging Face's: ``h.0.ln_1.weight`` ->
+    ``transformer.h.0.ln_1.weight``; ``lm_head.weight`` stays."""
+    return name if name.startswith("lm_head.") else "transformer." + name
+
+
+def _our_name(hf_name: str) -> str:
+    """Hugging Face's parameter name -> ours (drop the ``transformer.`` prefix)."""
+    return hf_name.removeprefix("transformer.")
+
+
+def _hf_offline() -> bool:
+    """Whether offline mode is requested *now* (huggingface_hub reads it once, at import)."""
+    flags = (
+        os.environ.get(n, "").strip().lower() for n in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")
+    )
+    return any(f in {"1", "true", "yes", "on"} for f in flags)
+
+
+def _not_cached_message(name: str, reason: str) -> str:
+    try:
+        from huggingface_hub import constants
+
+        cache = constants.HF_HUB_CACHE
+    except Exception:  # pragma: no cover - the cache location is only for the message
+        cache = "~/.cache/huggingface/hub"
+    return (
+        f"Could not load the pretrained weights {name!r}: the weights are not in the local "
+        f"Hugging Face cache ({cache}) and {reason}. To fix this, connect to the internet once "
+        f"and run `GPT2LMHeadModel.from_pretrained({name!r})` (or `hf download {name}`, called "
+        f"`huggingface-cli download {name}` in older versions) to cache them, or pass the path "
+        f"of a folder saved with `model.save_pretrained(folder)`."
+    )
+
+
+def _load_hf_model(model_or_path: Any) -> GPT2LMHeadModel:
+    """Return a ``GPT2LMHeadModel`` from an instance, a local folder or a Hub name."""
+    import torch
+    from transformers import GPT2LMHeadModel
+
+    if isinstance(model_or_path, GPT2LMHeadModel):
+        return model_or_path
+    if isinstance(model_or_path, torch.nn.Module):
+        raise TypeError(
+            f"from_hf expects a transformers.GPT2LMHeadModel, got {type(model_or_path).__name__}; "
+            f"load the model with GPT2LMHeadModel.from_pretrained(...) instead."
+        )
+    if not isinstance(model_or_path, (str, os.PathLike)):
+        raise TypeError(
+            f"from_hf expects a GPT2LMHeadModel, a folder path or a Hub name, "
+            f"got {model_or_path!r}."
+        )
+    text = os.fspath(model_or_path)
+    folder = os.path.expanduser(text)
+    if os.path.isdir(folder):  # a local folder never touches the network
+        return GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
+    if (
+        isinstance(model_or_path, Path)
+        or text.startswith((".", "/", "~", "\\"))
+        or os.path.exists(folder)
+    ):
+        raise FileNotFoundError(
+            f"{text!r} is not a folder. Pass a folder written by model.save_pretrained(folder) "
+            f"(with config.json and model.safetensors), a GPT2LMHeadModel, or a Hub name "
+            f"like 'gpt2'."
+        )
+    # A Hub name: the local cache first, so that cached weights never need the network.
+    try:
+        return GPT2LMHeadModel.from_pretrained(text, local_files_only=True)
+    except OSError as exc:
+        if _hf_offline():
+            raise WeightsNotCachedError(
+                _not_cached_message(text, "offline mode is on (HF_HUB_OFFLINE=1)")
+            ) from exc
+    try:
+        return GPT2LMHeadModel.from_pretrained(text)
+    except Exception as exc:  # network errors come in many types; the cause stays attached
+        raise WeightsNotCachedError(
+            _not_cached_message(text, f"downloading them failed ({type(exc).__name__}: {exc})")
+        ) from exc
+
+
+def _config_from_hf(hf_config: GPT2Config, bias: bool, dropout: float | None) -> GPTConfig:
+    """Translate a ``GPT2Config``; refuse variants that our GPT does not implement."""
+    from gptlab.model import GPTConfig
+
+    act = getattr(hf_config, "activation_function", "gelu_new")
+    if act not in ("gelu_new", "gelu_pytorch_tanh"):
+        raise NotImplementedError(
+            f"this GPT uses GELU with the tanh approximation ('gelu_new' / 'gelu_pytorch_tanh'), "
+            f"but the Hugging Face config has activation_function={act!r}; the logits would differ."
+        )
+    for flag in (
+        "scale_attn_by_inverse_layer_idx",
+        "reorder_and_upcast_attn",
+        "add_cross_attention",
+    ):
+        if getattr(hf_config, flag, False):
+            raise NotImplementedError(
+                f"the Hugging Face config sets {flag}=True, which this GPT does not implement; "
+                f"only the original GPT-2 architecture can be converted."
+            )
+    if not getattr(hf_config, "scale_attn_weights", True):
+        raise NotImplementedError(
+            "the Hugging Face config has scale_attn_weights=False (no 1/sqrt(hs) scaling), "
+            "which this GPT does not implement."
+        )
+    C, n_inner = hf_config.n_embd, getattr(hf_config, "n_inner", None)
+    if n_inner is not None and n_inner != 4 * C:
+        raise NotImplementedError(
+            f"the Hugging Face config has n_inner={n_inner}, but this GPT's MLP width is "
+            f"4 * n_embd = {4 * C}."
+        )
+    eps = getattr(hf_config, "layer_norm_epsilon", 1e-5)
+    if not math.isclose(eps, 1e-5, rel_tol=1e-6):
+        raise NotImplementedError(
+            f"the Hugging Face config has layer_norm_epsilon={eps}, but this GPT uses 1e-5."
+        )
+    return GPTConfig(
+        vocab_size=hf_config.vocab_size,
+        block_size=getattr(hf_config, "n_positions", None) or hf_config.n_ctx,
+        n_layer=hf_config.n_layer,
+        n_head=hf_config.n_head,
+        n_embd=C,
+        dropout=hf_config.resid_pdrop if dropout is None else dropout,
+        bias=bias,
+    )
+
+
+def gpt_from_hf(
+    model_or_path: GPT2LMHeadModel | PathLike, *, bias: bool = True, dropout: float | None = None
+) -> GPT:
+    """Build a :class:`gptlab.model.GPT` with the weights of a Hugging Face GPT-2.
+
+    Args:
+        model_or_path: a ``transformers.GPT2LMHeadModel``; a folder written by
+            ``save_pretrained`` (read without network); or a Hub name such as ``"gpt2"``,
+            read from the local cache first and downloaded only when missing and online.
+        bias: ``False`` builds a bias-free model; allowed only when every bias is zero (as
+            in models that :func:`gpt_to_hf` exported from a bias-free GPT).
+        dropout: dropout of the new model; default: the Hugging Face ``resid_pdrop``.
+
+    Returns:
+        the model in eval mode, float32, on the CPU. ``GPT.from_hf`` calls this.
+
+    Raises:
+        WeightsNotCachedError: a Hub name whose weights are not cached, while offline.
+        NotImplementedError: a variant of GPT-2 (other activation, untied output layer ...).
+        ValueError: ``bias=False`` but a bias is not zero; a parameter is missing or unknown.
+    """
+    import torch
+
+    from gptlab.model import GPT
+
+    hf_model = _load_hf_model(model_or_path)
+    model = GPT(_config_from_hf(hf_model.config, bias=bias, dropout=dropout))
+    # named_parameters() skips old checkpoints' causal-mask buffers and lists a tied
+    # lm_head.weight only once, as transformer.wte.weight.
+    hf_params = dict(hf_model.named_parameters())
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            src = hf_params.pop(_hf_name(name), None)
+            if src is None:
+                raise ValueError(
+                    f"the Hugging Face model has no parameter {_hf_name(name)!r} "
+                    f"(for our {name!r})."
+                )
+            src = src.t() if name.endswith(_CONV1D_WEIGHTS) else src  # (in, out) -> (out, in)
+            if src.shape != param.shape:
+                raise ValueError(
+                    f"shape mismatch for {name}: ours {tuple(param.shape)}, Hugging Face's "
+                    f"{tuple(src.shape)} (after transposing Conv1D weights)."
+                )
+            param.copy_(src)
+        # What is left: an untied lm_head (must equal wte) and, for bias=False, the biases.
+        for hf_name, src in hf_params.items():
+            if hf_name == "lm_head.weight":
+                if not torch.equal(src.to(model.wte.weight), model.wte.weight):
+                    raise NotImplementedError(
+                        "the Hugging Face model's lm_head.weight differs from its token "
+                        "embedding (untied output layer); this GPT always ties them."
+                    )
+            elif hf_name.endswith(".bias") and not bias:
+                if bool(torch.any(src != 0)):
+                    raise ValueError(
+                        f"cannot convert to a bias=False GPT: the Hugging Face parameter "
+                        f"{hf_name} is not zero. Use bias=True (the default) to keep the biases."
+                    )
+            else:
+                raise ValueError(
+                    f"unexpected Hugging Face parameter {hf_name!r}; is this a GPT-2 model?"
+                )
+    return model.eval()
+
+
+def gpt_to_hf(model: GPT) -> GPT2LMHeadModel:
+    """Export a :class:`gptlab.model.GPT` to a ``GPT2LMHeadModel`` (float32, CPU, eval mode).
+
+    Same logits; save it with ``save_pretrained(folder)``. Hugging Face's GPT-2 always has
+    biases: a ``bias=False`` model exports zeros, the same function. ``GPT.to_hf`` calls this.
+    """
+    import torch
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    c = model.config
+    hf_model = GPT2LMHeadModel(
+        GPT2Config(
+            vocab_size=c.vocab_size,
+            n_positions=c.block_size,
+            n_embd=c.n_embd,
+            n_layer=c.n_layer,
+            n_head=c.n_head,
+            activation_function="gelu_new",
+            layer_norm_epsilon=1e-5,
+            resid_pdrop=c.dropout,
+            embd_pdrop=c.dropout,
+            attn_pdrop=c.dropout,
+            tie_word_embeddings=True,
+            # GPT-2's <|endoftext|> is the last id; setting it keeps tiny vocabularies valid.
+            bos_token_id=c.vocab_size - 1,
+            eos_token_id=c.vocab_size - 1,
+        )
+    )
+    ours = dict(model.named_parameters())
+    with torch.no_grad():
+        for hf_name, hf_param in hf_model.named_parameters():  # tied lm_head listed once
+            name = _our_name(hf_name)
+            if name in ours:
+                src = ours.pop(name)
+                hf_param.copy_(src.t() if name.endswith(_CONV1D_WEIGHTS) else src)
+            elif hf_name.endswith(".bias") and not c.bias:
+                hf_param.zero_()  # a zero bias is the same as no bias
+            else:
+                raise RuntimeError(f"no parameter of ours maps to Hugging Face's {hf_name!r}.")
+    if ours:
+        raise RuntimeError(f"parameters not exported: {sorted(ours)}.")
+    return hf_model.eval()
 
 
 # ---------------------------------------------------------------------------------------------
@@ -82,12 +339,8 @@ def _byte_chars() -> tuple[str, ...]:
 
 
 def merges_lines(bpe: BPETokenizer) -> list[str]:
-    """The merges of ``bpe`` as the lines of a GPT-2 ``merges.txt`` (most important first).
-
-    Each line is the two tokens of a merge, written with :func:`token_string`, separated
-    by one space: the merge of ``b" t"`` and ``b"he"`` is the line ``"Ġt he"``. (A space
-    inside a token is always written ``Ġ``, so the separator is never ambiguous.)
-    """
+    """The merges of ``bpe`` as the lines of a GPT-2 ``merges.txt`` (most important first):
+    the two tokens written with :func:`token_string`, separated by a space (``"Ġt he"``)."""
     _check_bpe(bpe)
     return [f"{token_string(bpe.vocab[a])} {token_string(bpe.vocab[b])}" for a, b in bpe.merges]
 
@@ -112,9 +365,8 @@ def _vocab_strings(bpe: BPETokenizer) -> dict[str, int]:
         if text in vocab:
             raise ValueError(
                 f"token ids {vocab[text]} and {token_id} are both written {text!r}; Hugging Face "
-                f"keys its vocabulary by token text, so a tokenizer with two ids for the same "
-                f"bytes (or a special token that looks like an ordinary one) cannot be exported "
-                f"with the same ids."
+                f"keys its vocabulary by token text, so two ids for the same bytes (or a special "
+                f"token that looks like an ordinary one) cannot be exported with the same ids."
             )
         vocab[text] = token_id
     return vocab
@@ -125,15 +377,14 @@ def hf_tokenizer(bpe: BPETokenizer, model_max_length: int | None = None) -> PreT
 
     Args:
         bpe: a byte-level :class:`~gptlab.tokenizers.BPETokenizer` (ours or GPT-2's).
-        model_max_length: the longest input the model takes (its ``block_size``); stored in
-            the tokenizer so that ``truncation=True`` knows where to cut. Default: unlimited.
+        model_max_length: the model's ``block_size``, so that ``truncation=True`` knows where
+            to cut. Default: unlimited.
 
     Returns:
-        a ``transformers.PreTrainedTokenizerFast``: ``tok(text)["input_ids"]`` and
-        ``tok.encode(text)`` equal ``bpe.encode(text)`` (no token is added in front or at the
-        end), and ``tok.decode(ids)`` equals ``bpe.decode(ids)``. If ``bpe`` has the special
-        token ``"<|endoftext|>"`` it becomes the end-of-text (and beginning-of-text) token, as in
-        GPT-2; other special tokens are registered as additional special tokens.
+        a ``PreTrainedTokenizerFast`` whose ``encode`` equals ``bpe.encode`` (nothing added
+        in front or at the end) and ``decode`` equals ``bpe.decode``. ``"<|endoftext|>"``, if
+        present, becomes the end- and beginning-of-text token, as in GPT-2; other special
+        tokens become additional special tokens.
 
     Raises:
         TypeError: ``bpe`` is not a :class:`~gptlab.tokenizers.BPETokenizer`.
@@ -148,8 +399,16 @@ def hf_tokenizer(bpe: BPETokenizer, model_max_length: int | None = None) -> PreT
 
     # ignore_merges=False: always replay the merges (never shortcut a chunk found whole in the
     # vocabulary); no unknown token is needed, every byte has a token.
-    tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, dropout=None, fuse_unk=False,
-                               byte_fallback=False, ignore_merges=False))
+    tok = Tokenizer(
+        models.BPE(
+            vocab=vocab,
+            merges=merges,
+            dropout=None,
+            fuse_unk=False,
+            byte_fallback=False,
+            ignore_merges=False,
+        )
+    )
     if bpe.pattern == GPT2_SPLIT_PATTERN:
         # GPT-2's split is built into the ByteLevel pre-tokenizer (use_regex=True)
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
@@ -157,15 +416,18 @@ def hf_tokenizer(bpe: BPETokenizer, model_max_length: int | None = None) -> PreT
         # A custom pattern: cut with it first, then map bytes to characters. (Text that the
         # pattern does not match at all would be dropped by our encoder but kept here; patterns
         # that match every character, as GPT-2's does, behave the same.)
-        tok.pre_tokenizer = pre_tokenizers.Sequence([
-            pre_tokenizers.Split(Regex(bpe.pattern), behavior="isolated"),
-            pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
-        ])
+        tok.pre_tokenizer = pre_tokenizers.Sequence(
+            [
+                pre_tokenizers.Split(Regex(bpe.pattern), behavior="isolated"),
+                pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=False),
+            ]
+        )
     tok.decoder = decoders.ByteLevel()
     # Special tokens are matched in the raw text before the split, as our encode() does.
     if bpe.special_tokens:
-        tok.add_special_tokens([AddedToken(s, special=True, normalized=False)
-                                for s in bpe.special_tokens])
+        tok.add_special_tokens(
+            [AddedToken(s, special=True, normalized=False) for s in bpe.special_tokens]
+        )
 
     kwargs: dict[str, Any] = {}
     others = [s for s in bpe.special_tokens if s != END_OF_TEXT]
@@ -191,17 +453,10 @@ def hf_tokenizer(bpe: BPETokenizer, model_max_length: int | None = None) -> PreT
 def _generation_ids(hf_tok: PreTrainedTokenizerFast) -> tuple[int | None, int]:
     """(eos_token_id, pad_token_id) for the generation config.
 
-    With an end-of-text token (GPT-2) both are its id, as in GPT-2's own files. Our
-    Shakespeare tokenizer has no special token at all: the model never learned to end a
-    text, so there is no end-of-text id and generation runs until ``max_new_tokens``, like
-    :func:`gptlab.generate.generate` (an ordinary token as "end of text" would cut texts
-    short wherever it happens to come up).
-
-    Hugging Face still wants a padding id, to fill the rows of a batch that finished early;
-    it must be an id of the vocabulary. ``generate`` also treats every padding id it finds
-    in a prompt given without an ``attention_mask`` as padding and hides it, so the padding
-    id must never occur in real text. We take the token of the byte ``0xFF``: that byte never
-    appears in UTF-8, so no text ever encodes to it.
+    With an end-of-text token (GPT-2) both are its id. Our Shakespeare tokenizer has none: the
+    model never learned to end a text, so generation runs to ``max_new_tokens``. The padding
+    id must still be in the vocabulary and never occur in real text (``generate`` hides
+    padding ids found in a prompt): the token of the byte ``0xFF``, which UTF-8 never uses.
     """
     if hf_tok.eos_token_id is not None:
         return hf_tok.eos_token_id, hf_tok.eos_token_id
@@ -211,36 +466,34 @@ def _generation_ids(hf_tok: PreTrainedTokenizerFast) -> tuple[int | None, int]:
     return None, int(pad)
 
 
-class _QuietProgress:
+@contextlib.contextmanager
+def _quiet_progress():
     """Hide transformers' "Loading weights" / "Writing model shards" bars for a moment."""
+    from transformers.utils import logging as hf_logging
 
-    def __enter__(self) -> None:
-        from transformers.utils import logging as hf_logging
-
-        self._logging = hf_logging
-        self._was_enabled = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            self._logging.enable_progress_bar()
+    was_enabled = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            hf_logging.enable_progress_bar()
 
 
-def export_hf(model: GPT, tokenizer: BPETokenizer | PreTrainedTokenizerFast,
-              folder: PathLike) -> Path:
+def export_hf(
+    model: GPT, tokenizer: BPETokenizer | PreTrainedTokenizerFast, folder: PathLike
+) -> Path:
     """Write ``model`` and ``tokenizer`` into ``folder`` in Hugging Face's format.
 
-    The folder holds the files of :data:`EXPORTED_FILES`: the weights as safetensors (the
-    tied ``lm_head`` stored once), the ``GPT2Config``, a generation config and the fast
-    tokenizer. Load it back with ``AutoModelForCausalLM.from_pretrained(folder)`` and
-    ``AutoTokenizer.from_pretrained(folder)`` (or :func:`load_hf`): no network is needed.
+    The folder holds :data:`EXPORTED_FILES`: safetensors weights (the tied ``lm_head`` once),
+    the ``GPT2Config``, a generation config and the fast tokenizer; ``AutoModelForCausalLM``
+    and ``AutoTokenizer`` (or :func:`load_hf`) load it without network.
 
     Args:
         model: a :class:`gptlab.model.GPT` (any device or dtype; exported as float32).
         tokenizer: a :class:`~gptlab.tokenizers.BPETokenizer` (translated with
-            :func:`hf_tokenizer`) or an already translated ``PreTrainedTokenizerFast``.
-        folder: where to write; created (with its parents) if needed. Existing files of the
-            same names are replaced.
+            :func:`hf_tokenizer`) or a ``PreTrainedTokenizerFast``.
+        folder: created if needed; files of the same names are replaced.
 
     Returns:
         the folder, as a ``Path``.
@@ -277,7 +530,7 @@ def export_hf(model: GPT, tokenizer: BPETokenizer | PreTrainedTokenizerFast,
         raise NotADirectoryError(f"{folder} exists and is not a folder; choose another path.")
     folder.mkdir(parents=True, exist_ok=True)
 
-    hf_model = model.to_hf()  # float32, CPU, eval mode
+    hf_model = gpt_to_hf(model)  # float32, CPU, eval mode
     eos_id, pad_id = _generation_ids(hf_tok)
     hf_model.config.bos_token_id = eos_id
     hf_model.config.eos_token_id = eos_id
@@ -291,7 +544,7 @@ def export_hf(model: GPT, tokenizer: BPETokenizer | PreTrainedTokenizerFast,
         # text-generation pipeline asks for 256 new tokens and fails past position 127.
         max_new_tokens=max(1, model.config.block_size // 2),
     )
-    with _QuietProgress():
+    with _quiet_progress():
         hf_model.save_pretrained(folder)  # safetensors by default
         hf_tok.save_pretrained(folder)
     return folder
@@ -321,7 +574,7 @@ def load_hf(folder: PathLike) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]
             f"{folder} is not a complete Hugging Face model folder: {', '.join(missing)} missing "
             f"(found: {', '.join(present) or 'nothing'}). Export with gptlab.hf.export_hf."
         )
-    with _QuietProgress():
+    with _quiet_progress():
         model = AutoModelForCausalLM.from_pretrained(folder, local_files_only=True)
         tokenizer = AutoTokenizer.from_pretrained(folder, local_files_only=True)
     return model.eval(), tokenizer

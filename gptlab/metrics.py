@@ -1,32 +1,25 @@
-"""Units for a language model's loss: nats, bits, perplexity, per token and per character.
+"""Units of a language model's loss, and exact-match scoring of short answers.
 
-A language model is scored by its average negative log-likelihood on text it has not seen,
-
-.. math::
-
-    L = -\\frac{1}{N} \\sum_{t=1}^{N} \\ln P_\\theta(x_t \\mid x_{<t}),
-
-the *cross-entropy* between the text and the model, measured in **nats** because PyTorch's
-``cross_entropy`` uses the natural logarithm. The same number is often reported in other
-units; the helpers here convert between them:
-
-- :func:`perplexity`: ``exp(L)``, the size of a uniform choice that would be as surprising;
-- :func:`nats_to_bits`: ``L / ln 2``, the same loss with base-2 logarithms;
-- :func:`per_char_loss`: a loss per *token* turned into a loss per *character*, so that
-  models with different tokenizers can be compared on the same text;
-- :func:`bits_per_char`: both steps at once (the usual unit for character-level models).
-
-Every function accepts a Python number or a tensor and returns the same kind.
+The loss is the mean negative log-likelihood of held-out text, in **nats** (PyTorch's
+``cross_entropy`` uses the natural log); chapter 01 explains each unit and chapter 13 uses
+them to compare models with different tokenizers. Loss helpers accept a Python number or a
+tensor and return the same kind. :func:`normalize_answer` and :func:`exact_match` are the
+one answer comparison of the course (chapters 10 and 13).
 """
 
 from __future__ import annotations
 
 import math
-from typing import TypeVar, Union
+from collections.abc import Sequence
+from typing import TypeVar
 
+import regex
 import torch
 
-__all__ = ["LN2", "bits_per_char", "nats_to_bits", "per_char_loss", "perplexity"]
+__all__ = [
+    "LN2", "bits_per_char", "exact_match", "exact_match_rate", "nats_to_bits", "normalize_answer",
+    "per_char_loss", "perplexity",
+]  # fmt: skip
 
 #: ``ln 2``: the number of nats in one bit.
 LN2: float = math.log(2.0)
@@ -34,50 +27,29 @@ LN2: float = math.log(2.0)
 Number = TypeVar("Number", float, torch.Tensor)
 
 
-def _check_finite_loss(loss: Union[float, torch.Tensor], what: str = "loss") -> None:
-    if isinstance(loss, torch.Tensor):
-        if not torch.isfinite(loss).all() or (loss < 0).any():
-            raise ValueError(f"{what} must be finite and >= 0 (an average negative log-likelihood)")
-    else:
-        value = float(loss)
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(
-                f"{what} must be finite and >= 0 (an average negative log-likelihood), got {value}"
-            )
-
-
 def perplexity(loss_nats: Number) -> Number:
-    """Perplexity ``exp(loss)`` of an average loss in nats (per token).
-
-    A model with perplexity 20 is, on average, as unsure as if it picked uniformly among 20
-    tokens. The uniform model over ``V`` tokens has loss ``ln V`` and perplexity ``V``.
-
-    Example::
-
-        >>> round(perplexity(math.log(65)), 6)
-        65.0
+    """``exp(loss)`` of a mean loss in nats per token; the uniform model over V tokens gives V.
 
     Raises:
         ValueError: if the loss is negative or not finite.
     """
-    _check_finite_loss(loss_nats)
-    if isinstance(loss_nats, torch.Tensor):
-        return torch.exp(loss_nats)
-    return math.exp(float(loss_nats))
+    t = torch.as_tensor(loss_nats, dtype=torch.float64)
+    if not torch.isfinite(t).all() or (t < 0).any():
+        raise ValueError(
+            f"loss must be finite and >= 0 (a mean negative log-likelihood), got {loss_nats}"
+        )
+    return torch.exp(loss_nats) if isinstance(loss_nats, torch.Tensor) else math.exp(loss_nats)
 
 
 def nats_to_bits(nats: Number) -> Number:
-    """Convert a loss from nats (natural log) to bits (log base 2): divide by ``ln 2``."""
+    """A loss in nats (natural log) in bits (log base 2): divide by ``ln 2``."""
     return nats / LN2
 
 
 def per_char_loss(loss_per_token: Number, n_tokens: int, n_chars: int) -> Number:
-    """Turn an average loss per token into an average loss per character of the same text.
+    """A mean loss per token as a mean loss per character of the same text.
 
-    The total loss of the text is ``loss_per_token * n_tokens`` whatever the unit; sharing it
-    out over the ``n_chars`` characters gives ``loss_per_token * n_tokens / n_chars``. With
-    a tokenizer that packs about 4 characters into a token, the loss per character is
-    about a quarter of the loss per token.
+    The text's total loss ``loss_per_token * n_tokens`` is shared out over ``n_chars``.
 
     Raises:
         ValueError: if ``n_tokens`` or ``n_chars`` is not positive.
@@ -87,12 +59,11 @@ def per_char_loss(loss_per_token: Number, n_tokens: int, n_chars: int) -> Number
     return loss_per_token * n_tokens / n_chars
 
 
-def bits_per_char(loss_nats: Number, n_tokens: int | None = None, n_chars: int | None = None) -> Number:
-    """Bits per character: an average loss in nats, converted to bits per character.
-
-    For a character-level model the loss is already per character: ``bits_per_char(loss)``.
-    For a model whose tokens are longer, pass the number of tokens and characters of the
-    evaluated text: ``bits_per_char(loss_per_token, n_tokens, n_chars)``.
+def bits_per_char(
+    loss_nats: Number, n_tokens: int | None = None, n_chars: int | None = None
+) -> Number:
+    """Bits per character: ``bits_per_char(loss)`` for a per-character loss, or
+    ``bits_per_char(loss_per_token, n_tokens, n_chars)`` for longer tokens.
 
     Raises:
         ValueError: if only one of ``n_tokens`` and ``n_chars`` is given.
@@ -102,3 +73,40 @@ def bits_per_char(loss_nats: Number, n_tokens: int | None = None, n_chars: int |
     if n_tokens is not None and n_chars is not None:
         loss_nats = per_char_loss(loss_nats, n_tokens, n_chars)
     return nats_to_bits(loss_nats)
+
+
+_EDGES = regex.compile(r"^[\p{P}\s]+|[\p{P}\s]+$")
+
+
+def normalize_answer(text: str) -> str:
+    """An answer reduced to what exact match compares.
+
+    Case-folded, runs of white space collapsed to one space, and punctuation and space at
+    both ends removed (any Unicode punctuation: quotes, full stops, brackets, dashes), so
+    ``'"Macbeth."'`` becomes ``"macbeth"``. Punctuation inside (``"Lady Macbeth's"``) stays.
+    """
+    return _EDGES.sub("", " ".join(text.split()).casefold())
+
+
+def exact_match(prediction: str, reference: str) -> bool:
+    """Whether two answers are equal after :func:`normalize_answer`."""
+    return normalize_answer(prediction) == normalize_answer(reference)
+
+
+def exact_match_rate(predictions: Sequence[str], references: Sequence[str]) -> float:
+    """Fraction of predictions that :func:`exact_match` their reference (same order).
+
+    Raises:
+        ValueError: empty lists, lists of different lengths, or a string instead of a list.
+    """
+    if isinstance(predictions, str) or isinstance(references, str):
+        raise ValueError(
+            "give lists of strings; for one pair use exact_match(prediction, reference)"
+        )
+    if not predictions or len(predictions) != len(references):
+        raise ValueError(
+            f"need as many references as predictions, at least one "
+            f"(got {len(predictions)} and {len(references)})"
+        )
+    hits = sum(exact_match(p, r) for p, r in zip(predictions, references, strict=True))
+    return hits / len(predictions)

@@ -1,25 +1,20 @@
-"""A GPT-2-compatible language model and its conversion to and from Hugging Face.
+"""A GPT-2-compatible language model (chapters 05 and 06).
 
-The model is the one described in the GPT-2 paper (Radford et al., 2019): token and position
-embeddings, ``n_layer`` pre-LayerNorm transformer blocks, a final LayerNorm and an output layer
-that shares its weight matrix with the token embedding. Module names follow Hugging Face's
-``GPT2LMHeadModel`` (``wte``, ``wpe``, ``h.0.attn.c_attn`` ...) so that converting weights is a
-short, readable loop: our name is the Hugging Face name without its ``transformer.`` prefix.
+The model of the GPT-2 paper (Radford et al., 2019): token and position embeddings,
+``n_layer`` pre-LayerNorm transformer blocks, a final LayerNorm and an output layer that shares
+its weight matrix with the token embedding. Module names follow Hugging Face's
+``GPT2LMHeadModel`` (``wte``, ``wpe``, ``h.0.attn.c_attn`` ...), so the conversion in
+:mod:`gptlab.hf` is a short loop.
 
 Shape letters: ``B`` batch, ``T`` time (tokens), ``C`` channels (``n_embd``), ``V`` vocabulary
 size, ``nh`` heads, ``hs`` head size (``C // nh``).
-
-``transformers`` is imported only inside the conversion functions, so ``import gptlab.model``
-stays fast.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import torch
@@ -27,19 +22,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gptlab.attention import KVCache, MultiHeadAttention, check_head_count
+from gptlab.hf import WeightsNotCachedError, gpt_from_hf, gpt_to_hf
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
-    from transformers import GPT2Config, GPT2LMHeadModel
+    from transformers import GPT2LMHeadModel
 
-__all__ = [
-    "GPT",
-    "GPTConfig",
-    "LayerNorm",
-    "MLP",
-    "Block",
-    "WeightsNotCachedError",
-    "PRESETS",
-]
+__all__ = ["GPT", "GPTConfig", "LayerNorm", "MLP", "Block", "WeightsNotCachedError", "PRESETS"]
 
 #: Sizes of the four released GPT-2 models: (n_layer, n_head, n_embd).
 PRESETS: dict[str, dict[str, int]] = {
@@ -48,23 +36,6 @@ PRESETS: dict[str, dict[str, int]] = {
     "gpt2-large": dict(n_layer=36, n_head=20, n_embd=1280),  # 774M
     "gpt2-xl": dict(n_layer=48, n_head=25, n_embd=1600),  # 1558M
 }
-
-
-class WeightsNotCachedError(OSError):
-    """Pretrained weights were asked for by Hub name but are not in the local cache and
-    could not be downloaded (offline machine, no network)."""
-
-
-# ---------------------------------------------------------------------------------------------
-# Configuration
-# ---------------------------------------------------------------------------------------------
-
-
-def _is_compiling() -> bool:
-    """True while torch.compile traces the model (older PyTorch: always False)."""
-    compiler = getattr(torch, "compiler", None)
-    is_compiling = getattr(compiler, "is_compiling", None)
-    return bool(is_compiling is not None and is_compiling())
 
 
 def _is_int(value: Any) -> bool:
@@ -105,12 +76,10 @@ class GPTConfig:
             if not _is_int(value) or value <= 0:
                 raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}.")
         check_head_count(self.n_embd, self.n_head)
-        if isinstance(self.dropout, bool) or not isinstance(self.dropout, (int, float)):
-            raise ValueError(f"GPTConfig.dropout must be a number in [0, 1), got {self.dropout!r}.")
-        if not 0.0 <= self.dropout < 1.0:
+        d = self.dropout
+        if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d < 1.0:
             raise ValueError(
-                f"GPTConfig.dropout must be in [0, 1) (it is the probability of dropping), "
-                f"got {self.dropout}."
+                f"GPTConfig.dropout must be in [0, 1) (the probability of dropping), got {d!r}."
             )
         self.dropout = float(self.dropout)
         if not isinstance(self.bias, bool):
@@ -131,15 +100,7 @@ class GPTConfig:
         """
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid names are {', '.join(PRESETS)}.")
-        unknown = set(overrides) - {f.name for f in dataclasses.fields(cls)}
-        if unknown:
-            raise ValueError(
-                f"unknown GPTConfig field(s) {sorted(unknown)}; valid fields are "
-                f"{[f.name for f in dataclasses.fields(cls)]}."
-            )
-        values: dict[str, Any] = dict(vocab_size=50257, block_size=1024, **PRESETS[name])
-        values.update(overrides)
-        return cls(**values)
+        return cls.from_dict(dict(vocab_size=50257, block_size=1024, **PRESETS[name]) | overrides)
 
     def to_dict(self) -> dict[str, Any]:
         """The fields as a plain dict (JSON/YAML friendly)."""
@@ -148,25 +109,19 @@ class GPTConfig:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
         """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = set(d) - names
+        names = [f.name for f in dataclasses.fields(cls)]
+        unknown = sorted(set(d) - set(names))
         if unknown:
-            raise ValueError(
-                f"unknown GPTConfig field(s) {sorted(unknown)}; valid fields are {sorted(names)}."
-            )
+            raise ValueError(f"unknown GPTConfig field(s) {unknown}; valid fields are {names}.")
         return cls(**d)
 
 
-# ---------------------------------------------------------------------------------------------
-# Building blocks
-# ---------------------------------------------------------------------------------------------
+# -- Building blocks ------------------------------------------------------------------------------
 
 
 class LayerNorm(nn.LayerNorm):
-    """LayerNorm over the last dimension ``(..., C) -> (..., C)`` with ``eps=1e-5`` (GPT-2's).
-
-    With ``bias=False`` there is no additive parameter and ``self.bias`` is ``None``.
-    """
+    """LayerNorm over the last dimension ``(..., C)`` with GPT-2's ``eps=1e-5``; with
+    ``bias=False`` there is no shift and ``self.bias`` is ``None``."""
 
     def __init__(self, ndim: int, bias: bool = True, eps: float = 1e-5) -> None:
         super().__init__(ndim, eps=eps, bias=bias)
@@ -206,176 +161,13 @@ class Block(nn.Module):
         self.ln_2 = LayerNorm(config.n_embd, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(
-        self, x: Tensor, past_kv: KVCache | None = None, use_cache: bool = False
-    ) -> Tensor | tuple[Tensor, KVCache]:
-        """``x`` ``(B, T, C)`` -> ``(B, T, C)``; with ``use_cache=True`` also the layer's
-        updated ``(k, v)`` cache, each ``(B, nh, T_past + T, hs)`` (see
-        :meth:`gptlab.attention.MultiHeadAttention.forward`)."""
-        if use_cache:
-            attn_out, kv = self.attn(self.ln_1(x), past_kv=past_kv, use_cache=True)
-        else:
-            attn_out, kv = self.attn(self.ln_1(x), past_kv=past_kv), None
-        x = x + attn_out
-        x = x + self.mlp(self.ln_2(x))
-        return (x, kv) if use_cache else x
+    def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
+        """``x`` ``(B, T, C)`` -> ``(B, T, C)``; ``cache`` and ``layer`` go to the attention."""
+        x = x + self.attn(self.ln_1(x), cache, layer)
+        return x + self.mlp(self.ln_2(x))
 
 
-# ---------------------------------------------------------------------------------------------
-# Hugging Face naming
-# ---------------------------------------------------------------------------------------------
-
-# Hugging Face's GPT-2 uses `Conv1D` layers (a name inherited from OpenAI's TensorFlow code):
-# they compute x @ W + b with W stored as (in_features, out_features). nn.Linear computes
-# x @ W.T + b with W stored as (out_features, in_features). Same maths, transposed storage,
-# so these four weights are transposed on the way in and on the way out.
-_CONV1D_WEIGHTS = (
-    "attn.c_attn.weight",
-    "attn.c_proj.weight",
-    "mlp.c_fc.weight",
-    "mlp.c_proj.weight",
-)
-
-
-def _hf_name(name: str) -> str:
-    """Our parameter name -> Hugging Face's.
-
-    ``h.0.ln_1.weight`` -> ``transformer.h.0.ln_1.weight``; ``lm_head.weight`` stays.
-    """
-    return name if name.startswith("lm_head.") else "transformer." + name
-
-
-def _our_name(hf_name: str) -> str:
-    """Hugging Face's parameter name -> ours (drop the ``transformer.`` prefix)."""
-    return hf_name.removeprefix("transformer.")
-
-
-def _is_conv1d_weight(name: str) -> bool:
-    return name.endswith(_CONV1D_WEIGHTS)
-
-
-def _env_flag(name: str) -> bool:
-    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
-
-
-def _hf_offline() -> bool:
-    """Whether offline mode is requested *now* (huggingface_hub reads it once, at import)."""
-    return _env_flag("HF_HUB_OFFLINE") or _env_flag("TRANSFORMERS_OFFLINE")
-
-
-def _not_cached_message(name: str, reason: str) -> str:
-    try:
-        from huggingface_hub import constants
-
-        cache = constants.HF_HUB_CACHE
-    except Exception:  # pragma: no cover - the cache location is only for the message
-        cache = "~/.cache/huggingface/hub"
-    return (
-        f"Could not load the pretrained weights {name!r}: the weights are not in the local "
-        f"Hugging Face cache ({cache}) and {reason}. To fix this, connect to the internet once "
-        f"and run `GPT2LMHeadModel.from_pretrained({name!r})` (or `hf download {name}`, called "
-        f"`huggingface-cli download {name}` in older versions) to cache them, or pass the path "
-        f"of a folder saved with `model.save_pretrained(folder)`."
-    )
-
-
-def _load_hf_model(model_or_path: Any) -> GPT2LMHeadModel:
-    """Return a ``GPT2LMHeadModel`` from an instance, a local folder or a Hub name."""
-    from transformers import GPT2LMHeadModel
-
-    if isinstance(model_or_path, GPT2LMHeadModel):
-        return model_or_path
-    if isinstance(model_or_path, nn.Module):
-        raise TypeError(
-            f"from_hf expects a transformers.GPT2LMHeadModel, got {type(model_or_path).__name__}; "
-            f"load the model with GPT2LMHeadModel.from_pretrained(...) instead."
-        )
-    if not isinstance(model_or_path, (str, os.PathLike)):
-        raise TypeError(
-            f"from_hf expects a GPT2LMHeadModel, a folder path or a Hub name, "
-            f"got {model_or_path!r}."
-        )
-
-    text = os.fspath(model_or_path)
-    folder = os.path.expanduser(text)
-    if os.path.isdir(folder):  # a local folder never touches the network
-        return GPT2LMHeadModel.from_pretrained(folder, local_files_only=True)
-    looks_like_path = isinstance(model_or_path, Path) or text.startswith((".", "/", "~", "\\")) \
-        or os.path.exists(folder)
-    if looks_like_path:
-        raise FileNotFoundError(
-            f"{text!r} is not a folder. Pass a folder written by model.save_pretrained(folder) "
-            f"(with config.json and model.safetensors), a GPT2LMHeadModel, or a Hub name "
-            f"like 'gpt2'."
-        )
-
-    # A Hub name. Try the local cache first, so that cached weights never need the network.
-    try:
-        return GPT2LMHeadModel.from_pretrained(text, local_files_only=True)
-    except OSError as exc:
-        if _hf_offline():
-            raise WeightsNotCachedError(
-                _not_cached_message(text, "offline mode is on (HF_HUB_OFFLINE=1)")
-            ) from exc
-    try:
-        return GPT2LMHeadModel.from_pretrained(text)
-    except Exception as exc:  # network errors come in many types; the cause stays attached
-        raise WeightsNotCachedError(
-            _not_cached_message(text, f"downloading them failed ({type(exc).__name__}: {exc})")
-        ) from exc
-
-
-def _config_from_hf(hf_config: GPT2Config, bias: bool, dropout: float | None) -> GPTConfig:
-    """Translate a ``GPT2Config``; refuse variants that this model does not implement."""
-    act = getattr(hf_config, "activation_function", "gelu_new")
-    if act not in ("gelu_new", "gelu_pytorch_tanh"):
-        raise NotImplementedError(
-            f"this GPT uses GELU with the tanh approximation ('gelu_new' / 'gelu_pytorch_tanh'), "
-            f"but the Hugging Face config has activation_function={act!r}; the logits would differ."
-        )
-    unsupported_flags = (
-        "scale_attn_by_inverse_layer_idx",
-        "reorder_and_upcast_attn",
-        "add_cross_attention",
-    )
-    for flag in unsupported_flags:
-        if getattr(hf_config, flag, False):
-            raise NotImplementedError(
-                f"the Hugging Face config sets {flag}=True, which this GPT does not implement; "
-                f"only the original GPT-2 architecture can be converted."
-            )
-    if not getattr(hf_config, "scale_attn_weights", True):
-        raise NotImplementedError(
-            "the Hugging Face config has scale_attn_weights=False (no 1/sqrt(hs) scaling), "
-            "which this GPT does not implement."
-        )
-    n_embd = hf_config.n_embd
-    n_inner = getattr(hf_config, "n_inner", None)
-    if n_inner is not None and n_inner != 4 * n_embd:
-        raise NotImplementedError(
-            f"the Hugging Face config has n_inner={n_inner}, but this GPT's MLP width is "
-            f"4 * n_embd = {4 * n_embd}."
-        )
-    eps = getattr(hf_config, "layer_norm_epsilon", 1e-5)
-    if not math.isclose(eps, 1e-5, rel_tol=1e-6):
-        raise NotImplementedError(
-            f"the Hugging Face config has layer_norm_epsilon={eps}, but this GPT uses 1e-5."
-        )
-    block_size = getattr(hf_config, "n_positions", None) or getattr(hf_config, "n_ctx")
-    return GPTConfig(
-        vocab_size=hf_config.vocab_size,
-        block_size=block_size,
-        n_layer=hf_config.n_layer,
-        n_head=hf_config.n_head,
-        n_embd=n_embd,
-        dropout=hf_config.resid_pdrop if dropout is None else dropout,
-        bias=bias,
-    )
-
-
-# ---------------------------------------------------------------------------------------------
-# The model
-# ---------------------------------------------------------------------------------------------
+# -- The model ------------------------------------------------------------------------------------
 
 
 class GPT(nn.Module):
@@ -427,9 +219,7 @@ class GPT(nn.Module):
 
     def _check_idx(self, idx: Tensor, past_len: int) -> Tensor:
         if not isinstance(idx, Tensor):
-            raise ValueError(
-                f"idx must be a tensor of token ids of shape (B, T), got {type(idx).__name__}."
-            )
+            raise ValueError(f"idx must be a tensor of token ids (B, T), got {type(idx).__name__}.")
         if idx.dim() != 2:
             raise ValueError(
                 f"idx must have shape (B, T), got {tuple(idx.shape)}; for a single sequence use "
@@ -452,112 +242,78 @@ class GPT(nn.Module):
                 f"input to the last {block} tokens (or use a model with a larger block_size)."
             )
         # Out-of-range ids would give an unreadable index error (a device-side assert on GPU).
-        # The check costs a GPU sync, so it is skipped inside torch.compile.
-        if not _is_compiling():
-            V = self.config.vocab_size
-            bad = (idx < 0) | (idx >= V)
-            if bool(bad.any()):
-                offending = int(idx[bad][0])
-                raise ValueError(
-                    f"token id {offending} is out of range for vocab_size {V} (valid ids are "
-                    f"0..{V - 1}); check that the tokenizer matches the model's vocabulary."
-                )
+        # The check syncs with the GPU, so it is skipped inside torch.compile.
+        V = self.config.vocab_size
+        if not torch.compiler.is_compiling() and not 0 <= int(idx.min()) <= int(idx.max()) < V:
+            offending = int(idx[(idx < 0) | (idx >= V)][0])
+            raise ValueError(
+                f"token id {offending} is out of range for vocab_size {V} (valid ids are "
+                f"0..{V - 1}); check that the tokenizer matches the model's vocabulary."
+            )
         return idx
 
+    def hidden_states(self, idx: Tensor, cache: KVCache | None = None) -> Tensor:
+        """The trunk's output for ``idx`` ``(B, T)``: ``(B, T, C)``, after the final LayerNorm.
+
+        With a :class:`~gptlab.attention.KVCache`, ``idx`` holds the tokens that follow the
+        ``cache.length`` cached ones (their positions continue there) and the cache is updated.
+        """
+        past = 0 if cache is None else cache.length
+        idx = self._check_idx(idx, past)
+        if cache is not None:
+            cache.check_room(idx.size(1))
+        x = self.drop(self.wte(idx) + self.wpe.weight[past : past + idx.size(1)])  # (B, T, C)
+        for layer, block in enumerate(self.h):
+            x = block(x, cache, layer)
+        return self.ln_f(x)
+
     def forward(
-        self,
-        idx: Tensor,
-        targets: Tensor | None = None,
-        past_kvs: list[KVCache] | None = None,
-        use_cache: bool = False,
-    ) -> tuple[Tensor, Tensor | None] | tuple[Tensor, Tensor | None, list[KVCache]]:
-        """Compute next-token logits (and the loss when ``targets`` are given).
+        self, idx: Tensor, targets: Tensor | None = None, cache: KVCache | None = None
+    ) -> tuple[Tensor, Tensor | None]:
+        """Next-token logits ``(B, T, V)`` for ``idx`` ``(B, T)``, and the loss.
 
         Args:
             idx: token ids ``(B, T)``, integer dtype, ``0 <= id < vocab_size``.
-            targets: optional ``(B, T)`` ids of the token that *follows* each position (already
-                shifted by one, unlike Hugging Face's ``labels``); ``-100`` marks positions to
-                ignore.
-            past_kvs: optional KV cache from a previous call: a list with one ``(k, v)`` per
-                layer, each ``(B, nh, T_past, hs)``. ``idx`` then holds only the new tokens and
-                their positions continue at ``T_past``.
-            use_cache: also return the updated cache.
+            targets: optional ``(B, T)`` ids of the token that *follows* each position
+                (already shifted, unlike Hugging Face's ``labels``); ``-100`` is ignored.
+            cache: optional :class:`~gptlab.attention.KVCache`, updated in place (see
+                :meth:`hidden_states`).
 
         Returns:
-            ``(logits, loss)``: logits ``(B, T, V)``, loss the mean cross-entropy over all
-            non-ignored positions (a scalar) or ``None``. With ``use_cache=True``:
-            ``(logits, loss, present_kvs)``, ``present_kvs`` a list of ``n_layer`` pairs
-            ``(k, v)``, each ``(B, nh, T_past + T, hs)``.
+            ``(logits, loss)``, always: ``loss`` is the mean cross-entropy over the
+            non-ignored positions, or ``None`` without ``targets``.
         """
-        past_len = 0
-        if past_kvs is not None:
-            if len(past_kvs) != self.config.n_layer:
-                raise ValueError(
-                    f"past_kvs must hold one (k, v) pair per layer ({self.config.n_layer}), got "
-                    f"{len(past_kvs)}; pass the present_kvs returned by the previous call."
-                )
-            past_len = past_kvs[0][0].size(2)
-        idx = self._check_idx(idx, past_len)
-        B, T = idx.shape
-        if targets is not None and tuple(targets.shape) != (B, T):
+        logits = self.lm_head(self.hidden_states(idx, cache))  # (B, T, V)
+        if targets is None:
+            return logits, None
+        B, T, _ = logits.shape
+        if tuple(targets.shape) != (B, T):
             raise ValueError(
                 f"targets must have the same shape as idx, (B, T) = {(B, T)}, got "
                 f"{tuple(targets.shape)}."
             )
-
-        pos = torch.arange(past_len, past_len + T, device=idx.device)  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(pos))  # (B, T, C) + (T, C) -> (B, T, C)
-        present_kvs: list[KVCache] = []
-        for i, block in enumerate(self.h):
-            past = past_kvs[i] if past_kvs is not None else None
-            if use_cache:
-                x, kv = block(x, past_kv=past, use_cache=True)
-                present_kvs.append(kv)
-            else:
-                x = block(x, past_kv=past)
-        x = self.ln_f(x)
-        logits = self.lm_head(x)  # (B, T, V)
-
-        loss = None
-        if targets is not None:
-            if targets.is_floating_point():
-                raise ValueError(f"targets must hold integer token ids, got dtype {targets.dtype}.")
-            loss = F.cross_entropy(
-                logits.reshape(B * T, -1), targets.reshape(B * T).long(), ignore_index=-100
-            )
-        if use_cache:
-            return logits, loss, present_kvs
+        if targets.is_floating_point():
+            raise ValueError(f"targets must hold integer token ids, got dtype {targets.dtype}.")
+        loss = F.cross_entropy(logits.reshape(B * T, -1), targets.reshape(-1).long())
         return logits, loss
 
     # -- sizes and costs ------------------------------------------------------------------------
 
     def num_params(self, non_embedding: bool = False) -> int:
-        """Number of parameters; the tied ``wte``/``lm_head`` matrix is counted once.
-
-        With ``non_embedding=True`` the position embedding ``wpe`` is left out (the token
-        embedding stays in because it is also the output layer's weight), the usual convention
-        when relating model size to loss or compute.
-        """
+        """Number of parameters, the tied ``wte``/``lm_head`` matrix once; ``non_embedding``
+        leaves out ``wpe`` (``wte`` stays: it is also the output layer), as scaling laws do."""
         n = sum(p.numel() for p in self.parameters())
         if non_embedding:
             n -= self.wpe.weight.numel()
         return n
 
     def flops_per_token(self, seq_len: int | None = None) -> int:
-        """Approximate training FLOPs (forward + backward) per token, after Kaplan et al. 2020.
+        """Training FLOPs (forward + backward) per token, after Kaplan et al. (2020), Table 1:
+        ``6 * N + 6 * n_layer * seq_len * n_embd``, with ``N = num_params(non_embedding=True)``.
 
-        Kaplan et al., "Scaling Laws for Neural Language Models" (2020), Table 1: a forward
-        pass costs about ``2 N + 2 n_layer T C`` FLOPs per token — two FLOPs (multiply, add) per
-        weight, plus the attention scores of a window of ``T = seq_len`` tokens — and the
-        backward pass about twice the forward pass. Hence::
-
-            flops_per_token = 6 * N + 6 * n_layer * seq_len * n_embd
-
-        with ``N = num_params(non_embedding=True)``. Unlike the paper's N this includes the
-        token embedding, because here it is also the output layer, whose matmul is not free.
-        ``seq_len`` defaults to ``block_size``. (Some codebases count the attention term as
-        ``12 * n_layer * seq_len * n_embd``, adding the ``weights @ v`` product; it is small
-        next to ``6 N`` unless ``seq_len`` is large compared with ``n_embd``.)
+        A forward pass costs two FLOPs per weight plus the attention scores over ``seq_len``
+        (default ``block_size``) tokens, the backward pass about twice that. ``N`` includes the
+        token embedding, which is also the output layer. Chapter 06 derives it.
         """
         T = self.config.block_size if seq_len is None else seq_len
         if not _is_int(T) or T <= 0:
@@ -571,10 +327,8 @@ class GPT(nn.Module):
         return self.num_params() * dtype.itemsize
 
     def crop_block_size(self, block_size: int) -> None:
-        """Shrink the context to ``block_size`` by keeping the first rows of ``wpe``.
-
-        Useful to fine-tune a pretrained model on shorter sequences. Updates ``self.config``.
-        """
+        """Shrink the context to ``block_size`` (keep the first rows of ``wpe``; update
+        ``self.config``), e.g. to fine-tune a pretrained model on shorter sequences."""
         if not _is_int(block_size) or not 0 < block_size <= self.config.block_size:
             raise ValueError(
                 f"block_size must be an integer in 1..{self.config.block_size} (the current "
@@ -584,122 +338,13 @@ class GPT(nn.Module):
         self.wpe.num_embeddings = block_size
         self.config = dataclasses.replace(self.config, block_size=block_size)
 
-    # -- Hugging Face conversion ----------------------------------------------------------------
+    # -- Hugging Face conversion (gptlab.hf, chapter 06) ------------------------------------------
 
     @classmethod
-    def from_hf(
-        cls,
-        model_or_path: GPT2LMHeadModel | str | os.PathLike[str],
-        *,
-        bias: bool = True,
-        dropout: float | None = None,
-    ) -> GPT:
-        """Build a GPT with the weights of a Hugging Face ``GPT2LMHeadModel``.
-
-        Args:
-            model_or_path: a ``transformers.GPT2LMHeadModel``; or the path of a folder written
-                by ``save_pretrained`` (read without any network access); or a Hub name such
-                as ``"gpt2"`` (``"gpt2-medium"`` ...), read from the local cache first and
-                downloaded only when missing and online.
-            bias: ``False`` builds a bias-free model; allowed only when every bias of the
-                Hugging Face model is zero (as in models exported by :meth:`to_hf` from a
-                bias-free GPT).
-            dropout: dropout of the new model; default: the Hugging Face ``resid_pdrop``.
-
-        Returns:
-            the model in eval mode, float32, on the CPU (move it with ``.to(device)``).
-
-        Raises:
-            WeightsNotCachedError: a Hub name whose weights are not cached, while offline.
-            NotImplementedError: the Hugging Face config uses a variant of GPT-2 (another
-                activation, scale_attn_by_inverse_layer_idx, reorder_and_upcast_attn, ...).
-            ValueError: ``bias=False`` but the Hugging Face model has non-zero biases.
-        """
-        hf_model = _load_hf_model(model_or_path)
-        config = _config_from_hf(hf_model.config, bias=bias, dropout=dropout)
-        model = cls(config)
-
-        # named_parameters() skips buffers (old checkpoints' attn.bias / attn.masked_bias
-        # causal-mask buffers) and lists a tied lm_head.weight only once, as transformer.wte.
-        hf_params = dict(hf_model.named_parameters())
-        with torch.no_grad():
-            for name, param in model.named_parameters():
-                hf_name = _hf_name(name)
-                if hf_name not in hf_params:
-                    raise ValueError(
-                        f"the Hugging Face model has no parameter {hf_name!r} (for our {name!r})."
-                    )
-                src = hf_params.pop(hf_name)
-                if _is_conv1d_weight(name):
-                    src = src.t()  # Conv1D (in, out) -> Linear (out, in)
-                if src.shape != param.shape:
-                    raise ValueError(
-                        f"shape mismatch for {name}: ours {tuple(param.shape)}, Hugging Face's "
-                        f"{tuple(src.shape)} (after transposing Conv1D weights)."
-                    )
-                param.copy_(src)
-
-            # What is left: an untied lm_head (must equal wte) and, for bias=False, the biases.
-            for hf_name, src in hf_params.items():
-                if hf_name == "lm_head.weight":
-                    if not torch.equal(src.to(model.wte.weight), model.wte.weight):
-                        raise NotImplementedError(
-                            "the Hugging Face model's lm_head.weight differs from its token "
-                            "embedding (untied output layer); this GPT always ties them."
-                        )
-                elif hf_name.endswith(".bias") and not bias:
-                    if bool(torch.any(src != 0)):
-                        raise ValueError(
-                            f"cannot convert to a bias=False GPT: the Hugging Face parameter "
-                            f"{hf_name} is not zero. Use bias=True (the default) to keep the "
-                            f"biases."
-                        )
-                else:
-                    raise ValueError(
-                        f"unexpected Hugging Face parameter {hf_name!r}; is this a GPT-2 model?"
-                    )
-        return model.eval()
+    def from_hf(cls, model_or_path: Any, **kwargs: Any) -> GPT:
+        """A GPT with the weights of a Hugging Face GPT-2; see :func:`gptlab.hf.gpt_from_hf`."""
+        return gpt_from_hf(model_or_path, **kwargs)
 
     def to_hf(self) -> GPT2LMHeadModel:
-        """Export to a Hugging Face ``GPT2LMHeadModel`` (float32, CPU, eval mode).
-
-        The result gives the same logits and can be saved with ``save_pretrained(folder)``.
-        Hugging Face's GPT-2 always has biases; a ``bias=False`` model exports zeros for them,
-        which computes exactly the same function.
-        """
-        from transformers import GPT2Config, GPT2LMHeadModel
-
-        c = self.config
-        hf_config = GPT2Config(
-            vocab_size=c.vocab_size,
-            n_positions=c.block_size,
-            n_embd=c.n_embd,
-            n_layer=c.n_layer,
-            n_head=c.n_head,
-            activation_function="gelu_new",
-            layer_norm_epsilon=1e-5,
-            resid_pdrop=c.dropout,
-            embd_pdrop=c.dropout,
-            attn_pdrop=c.dropout,
-            # GPT-2's <|endoftext|> is the last id; setting it keeps tiny vocabularies valid.
-            bos_token_id=c.vocab_size - 1,
-            eos_token_id=c.vocab_size - 1,
-            tie_word_embeddings=True,
-        )
-        hf_model = GPT2LMHeadModel(hf_config)
-        ours = dict(self.named_parameters())
-        with torch.no_grad():
-            for hf_name, hf_param in hf_model.named_parameters():  # tied lm_head listed once
-                name = _our_name(hf_name)
-                if name in ours:
-                    src = ours.pop(name)
-                    if _is_conv1d_weight(name):
-                        src = src.t()  # Linear (out, in) -> Conv1D (in, out)
-                    hf_param.copy_(src)
-                elif hf_name.endswith(".bias") and not c.bias:
-                    hf_param.zero_()  # a zero bias is the same as no bias
-                else:
-                    raise RuntimeError(f"no parameter of ours maps to Hugging Face's {hf_name!r}.")
-        if ours:
-            raise RuntimeError(f"parameters not exported: {sorted(ours)}.")
-        return hf_model.eval()
+        """This model as a ``GPT2LMHeadModel``; see :func:`gptlab.hf.gpt_to_hf`."""
+        return gpt_to_hf(self)

@@ -33,18 +33,19 @@ def _check_even_width(name: str, width: int) -> None:
 
 
 def rope_frequencies(width: int, base: float = 10000.0) -> Tensor:
-    """The ``width // 2`` angular frequencies ``omega_i = base ** (-2 i / width)``, shape ``(width // 2,)``.
+    """The angular frequencies ``omega_i = base ** (-2 i / width)``, shape ``(width // 2,)``.
 
-    Pair ``i`` of channels (``2i`` and ``2i + 1``) turns by ``p * omega_i`` radians at position
-    ``p``. ``omega_0 = 1`` (the fastest pair); the slowest turns ``base`` times more slowly.
-    Both :func:`sinusoidal_positions` and :func:`apply_rope` use these frequencies.
+    Channel pair ``(2i, 2i + 1)`` turns by ``p * omega_i`` radians at position ``p``;
+    ``omega_0 = 1`` is the fastest. Used by :func:`sinusoidal_positions` and :func:`apply_rope`.
     """
     _check_even_width("width", width)
     i = torch.arange(width // 2, dtype=torch.float64)
     return base ** (-2.0 * i / width)
 
 
-def sinusoidal_positions(T: int, C: int, base: float = 10000.0, dtype: torch.dtype = torch.float32) -> Tensor:
+def sinusoidal_positions(
+    T: int, C: int, base: float = 10000.0, dtype: torch.dtype = torch.float32
+) -> Tensor:
     """The sinusoidal position encoding of Vaswani et al. (2017), shape ``(T, C)``.
 
     Row ``p`` is the encoding of position ``p``; its channels are interleaved sine/cosine pairs::
@@ -52,15 +53,15 @@ def sinusoidal_positions(T: int, C: int, base: float = 10000.0, dtype: torch.dty
         PE[p, 2i]     = sin(p / base ** (2i / C))
         PE[p, 2i + 1] = cos(p / base ** (2i / C))
 
-    Add it to token embeddings of shape ``(B, T, C)``: ``x = tok_emb + sinusoidal_positions(T, C)``.
+    Add it to token embeddings ``(B, T, C)``: ``x = tok_emb + sinusoidal_positions(T, C)``.
 
     Raises:
         ValueError: ``T`` is negative or not an integer, or ``C`` is not a positive even integer.
     """
     if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"T must be a non-negative integer (the number of positions), got T={T!r}.")
+        raise ValueError(f"T must be a non-negative integer (the number of positions), got {T=}.")
     _check_even_width("C", C)
-    angles = torch.arange(T, dtype=torch.float64)[:, None] * rope_frequencies(C, base)[None, :]  # (T, C/2)
+    angles = torch.arange(T, dtype=torch.float64)[:, None] * rope_frequencies(C, base)  # (T, C/2)
     pe = torch.stack([angles.sin(), angles.cos()], dim=-1)  # (T, C/2, 2): (sin, cos) per pair
     return pe.reshape(T, C).to(dtype)
 
@@ -99,10 +100,11 @@ def apply_rope(x: Tensor, positions: Tensor | None = None, base: float = 10000.0
             f"positions must have shape (T,) = ({T},), one position per row of x, got "
             f"{tuple(positions.shape)}."
         )
-    angles = positions.to(torch.float64)[:, None] * rope_frequencies(hs, base).to(x.device)[None, :]  # (T, hs/2)
+    omega = rope_frequencies(hs, base).to(x.device)
+    angles = positions.to(torch.float64)[:, None] * omega  # (T, hs/2)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)
     pairs = x.unflatten(-1, (hs // 2, 2))  # (..., T, hs/2, 2)
     a, b = pairs[..., 0], pairs[..., 1]
-    # A 2-d rotation by the angle theta: (a, b) -> (a cos theta - b sin theta, a sin theta + b cos theta).
+    # A 2-d rotation by theta: (a, b) -> (a cos theta - b sin theta, a sin theta + b cos theta).
     rotated = torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1)
     return rotated.flatten(-2)

@@ -1,79 +1,54 @@
 """Small instruction-following tasks derived from Shakespeare's plays, plus short chat pairs.
 
 Chapter 10 fine-tunes the reference model on these; chapters 11 and 13 reuse them. Every
-example is a plain dict::
+example is a dict ``{"task", "instruction", "input", "response"}`` of strings. Tasks:
 
-    {"task": "play" | "continue" | "speaker" | "chat",
-     "instruction": str, "input": str, "response": str}
+- ``"play"``: name the play a verse line comes from; lines come from the eight plays of
+  :data:`PLAY_TASK_WORKS` and each names a person or place found in only one of them
+  (:func:`play_clues`), so the answer can be read from the line.
+- ``"continue"``: given a verse line, write the next line of the same speech.
+- ``"speaker"``: which of a play's main characters (:data:`SPEAKER_TASK_CHARACTERS`) speaks.
+- ``"chat"``: reply to a message (pairs from :func:`gptlab.data.dialogues`).
 
-The four tasks:
-
-- ``"play"``: name the play a verse line comes from. Lines come from the eight training
-  plays in :data:`PLAY_TASK_WORKS`, so the answer is one of eight titles (chance: 1/8), and
-  each line names a person or place found in only one of them (:func:`play_clues`), so that
-  the answer can be read from the line. (A random single line rarely identifies its play,
-  and a model this small then just guesses.)
-- ``"continue"``: given one verse line, write the line that follows it in the same speech.
-- ``"speaker"``: say which of a play's main characters speaks the given words (the
-  candidates are named in the instruction; see :data:`SPEAKER_TASK_CHARACTERS`).
-- ``"chat"``: reply to a message; prompt/response pairs from ``chatterbot-corpus``
-  (:func:`gptlab.data.dialogues`).
-
-How the splits are made (deterministic; ``seed`` only picks *which* examples are kept):
-
-- **Plays, by position.** A play's speech turns are numbered in order and grouped in blocks
-  of :data:`BLOCK_TURNS` consecutive turns. Block ``b`` belongs to *test* when
-  ``b % 10 == 9``, to *val* when ``b % 10 == 8``, otherwise to *train*. Every example is
-  built from the lines of one turn, so a line is used only by the split that owns its block,
-  whichever task uses it.
-- **Chat, by conversation.** Consecutive pairs that chain (one pair's response is the next
-  pair's prompt, same category) form a conversation; conversation ``c`` (numbered in corpus
-  order) goes to test when ``c % 10 == 9``, to val when ``c % 10 == 8``, otherwise to train.
-- **No repeated text.** Short lines recur ("Farewell.", "Hello"). A val or test example whose
-  input (or, for ``"continue"``, response) also occurs in train is dropped, and so is a test
-  example whose text occurs in val. Comparison ignores case, punctuation at the ends and
-  repeated spaces.
-
-All texts are short (inputs at most :data:`MAX_INPUT_CHARS`, responses at most
-:data:`MAX_RESPONSE_CHARS` characters, on one line), so that a formatted example fits the
-reference model's 128-token context.
+Splits are deterministic (``seed`` only picks which examples are kept). Plays: speech turns
+are grouped in blocks of :data:`BLOCK_TURNS`; block ``b`` is test when ``b % 10 == 9``, val
+when ``b % 10 == 8``, else train. Chat: pairs that chain (a response is the next prompt)
+form a conversation, split the same way by conversation number. A val or test example
+whose text (after :func:`gptlab.metrics.normalize_answer`) occurs in an earlier split is
+dropped. Texts are one line and short, so an example fits the reference model's context.
 """
 
 from __future__ import annotations
 
 import random
 import re
-from functools import lru_cache
+from functools import cache, lru_cache
+from itertools import pairwise
 
-from gptlab.data import VAL_WORKS, WORKS, dialogues, shakespeare_works
+from gptlab.data import WORKS, dialogues, shakespeare_works
+from gptlab.metrics import normalize_answer
 
 __all__ = [
-    "TASKS",
+    "BLOCK_TURNS",
     "INSTRUCTIONS",
     "PLAY_TASK_WORKS",
     "SPEAKER_TASK_CHARACTERS",
-    "BLOCK_TURNS",
     "SPLIT_SIZES",
-    "speaker_lines",
-    "play_clues",
-    "split_of_turn",
+    "TASKS",
     "make_tasks",
     "normalize_text",
+    "play_clues",
+    "speaker_lines",
+    "split_of_turn",
 ]
 
 TASKS: tuple[str, ...] = ("play", "continue", "speaker", "chat")
 
 #: Eight plays from the pretraining split (none of them in VAL_WORKS) for the "play" task.
 PLAY_TASK_WORKS: tuple[str, ...] = (
-    "julius_caesar",
-    "lear",
-    "macbeth",
-    "merchant_of_venice",
-    "midsummer_nights_dream",
-    "othello",
-    "romeo_and_juliet",
-    "tempest",
-)
+    "julius_caesar", "lear", "macbeth", "merchant_of_venice", "midsummer_nights_dream",
+    "othello", "romeo_and_juliet", "tempest",
+)  # fmt: skip
 
 #: For the "speaker" task: play -> {heading as printed in the text: name in the answer}.
 SPEAKER_TASK_CHARACTERS: dict[str, dict[str, str]] = {
@@ -90,10 +65,10 @@ INSTRUCTIONS: dict[str, str] = {
     "chat": "Reply to the message.",
 }
 
-#: Consecutive speech turns per block in the position-based split.
-BLOCK_TURNS = 10
+BLOCK_TURNS = 10  #: consecutive speech turns per block in the position-based split
 MAX_INPUT_CHARS = 160
 MAX_RESPONSE_CHARS = 90
+MIN_TURNS = 3  #: a heading must occur this often in a play to count as a speaker
 
 #: Examples kept per task and split (fewer when a pool is smaller). "play" is per play.
 SPLIT_SIZES: dict[str, dict[str, int]] = {
@@ -102,31 +77,23 @@ SPLIT_SIZES: dict[str, dict[str, int]] = {
     "speaker": {"train": 800, "val": 40, "test": 60},
     "chat": {"train": 500, "val": 40, "test": 60},
 }
+SPLITS = ("train", "val", "test")
+
+#: The name chapter 10 uses for :func:`gptlab.metrics.normalize_answer` (the same function).
+normalize_text = normalize_answer
 
 _TITLES = {w.slug: w.title for w in WORKS}
 _PLAYS = tuple(w.slug for w in WORKS if w.genre != "poem")
 
-# A speaker heading stands alone on a line after a blank line: a name (capitalised words,
-# apostrophes, hyphens) ending with "." -- "ROMEO.", "Romeo.", "Ham.", "LADY MACBETH." -- or,
-# in A Midsummer Night's Dream, an upper-case name without the full stop ("THESEUS"). A few
-# headings carry a stage direction: "FIRST LORD. [Aside.]".
+# A speaker heading stands alone on a line after a blank line: a name ending with "."
+# ("ROMEO.", "Ham.", "LADY MACBETH.", some with a direction: "FIRST LORD. [Aside.]") or, in
+# A Midsummer Night's Dream, an upper-case name without the full stop ("THESEUS").
 _HEADING = re.compile(
-    r"^(?:([A-Z][A-Za-z'\- ]{0,30})\.(?:\s*[\[{][^\]]*\])?|([A-Z][A-Z'\- ]{1,30}))$")
+    r"^(?:([A-Z][A-Za-z'\- ]{0,30})\.(?:\s*[\[{][^\]]*\])?|([A-Z][A-Z'\- ]{1,30}))$"
+)
 _NOT_NAMES = re.compile(r"^(ACT|SCENE|THE END|FINIS|EPILOGUE$|PERSONS|DRAMATIS)", re.I)
 _BRACKETS = re.compile(r"[\[{][^\]}]*([\]}]|$)")  # "[Exit.]", a few typed "{Aside.]"
 _WORD = re.compile(r"[A-Za-z]+")
-#: A heading must occur at least this often in a play to count as a speaker.
-MIN_TURNS = 3
-
-
-def normalize_text(text: str) -> str:
-    """Lower-case, collapse white space, strip punctuation at both ends (for comparisons)."""
-    text = " ".join(text.split()).casefold()
-    return text.strip(" .,;:!?'\"-()[]")
-
-
-def _one_line(text: str) -> str:
-    return " ".join(text.split())
 
 
 def _speech_lines(lines: list[str]) -> list[str]:
@@ -134,17 +101,15 @@ def _speech_lines(lines: list[str]) -> list[str]:
     text = _BRACKETS.sub(" ", "\n".join(lines))
     # A line ending in "]" with no "[" is the tail of a direction whose start was lost.
     return [" ".join(line.split()) for line in text.split("\n")
-            if line.strip() and not line.rstrip().endswith("]")]
+            if line.strip() and not line.rstrip().endswith("]")]  # fmt: skip
 
 
 def _parse_play(text: str) -> list[tuple[str, list[str]]]:
-    """(heading, lines of speech) for every turn in a play, in order.
+    """(heading, lines of speech) for every turn of a play, in order.
 
-    The text is read as paragraphs (separated by blank lines). A paragraph whose first line is
-    a speaker heading starts a turn. A paragraph that is only a stage direction (``[Exit
-    Servant.]``) leaves the turn open, and a plain paragraph after it continues the same
-    speech (Macbeth's dagger speech comes after ``[Exit Servant.]``). An act or scene heading
-    closes the turn. Stage directions inside a speech are removed.
+    A paragraph that starts with a heading starts a turn; a paragraph that is only a stage
+    direction leaves it open (Macbeth's dagger speech follows ``[Exit Servant.]``); an act
+    or scene heading closes it.
     """
     turns: list[tuple[str, list[str]]] = []
     current: list[str] | None = None
@@ -155,14 +120,12 @@ def _parse_play(text: str) -> list[tuple[str, list[str]]]:
         first = lines[0].strip()
         match = _HEADING.match(first)
         if match and len(lines) > 1 and not _NOT_NAMES.match(first):
-            name = " ".join((match.group(1) or match.group(2)).split())
             current = _speech_lines(lines[1:])
-            turns.append((name, current))
+            turns.append((" ".join((match.group(1) or match.group(2)).split()), current))
         elif first.startswith("["):
-            rest = _speech_lines(lines)
-            if rest and current is not None:  # a direction, then more speech in the same paragraph
-                current.extend(rest)
-        elif _NOT_NAMES.match(first) or _HEADING.match(first):
+            if current is not None:  # a direction, then maybe more speech in the paragraph
+                current.extend(_speech_lines(lines))
+        elif _NOT_NAMES.match(first) or match:
             current = None  # ACT II. / SCENE III. / a lone name: the speech is over
         elif current is not None:
             current.extend(_speech_lines(lines))
@@ -174,46 +137,46 @@ def _parse_play(text: str) -> list[tuple[str, list[str]]]:
     return [(name, speech) for name, speech in turns if counts[name] >= MIN_TURNS]
 
 
-@lru_cache(maxsize=None)
+@cache
 def _turns(slug: str) -> tuple[tuple[str, tuple[str, ...]], ...]:
     return tuple((name, tuple(speech)) for name, speech in _parse_play(shakespeare_works()[slug]))
 
 
-def speaker_lines(slugs=None) -> list[dict]:
+def speaker_lines(slugs: str | list[str] | None = None) -> list[dict]:
     """Every speech turn of the given plays (default: all plays), in order.
 
-    Returns dicts ``{"work": slug, "speaker": heading, "text": speech, "turn": i}``: the
-    speaker as the heading prints it (``"ROMEO"``/``"Romeo"``/``"Ham"``, without the full
-    stop), the speech with its verse lines joined by ``"\\n"``, and ``turn`` its position in
-    the play (0, 1, ...), which :func:`split_of_turn` maps to a split. Poems have no turns.
+    Dicts ``{"work": slug, "speaker": heading, "text": speech, "turn": i}``: the heading as
+    printed, without its full stop (``"ROMEO"``, ``"Ham"``), the verse lines joined by
+    ``"\\n"``, and the turn's position in the play (see :func:`split_of_turn`).
+
+    Raises:
+        ValueError: an unknown slug.
     """
-    if slugs is None:
-        slugs = _PLAYS
-    elif isinstance(slugs, str):
-        slugs = [slugs]
+    slugs = _PLAYS if slugs is None else [slugs] if isinstance(slugs, str) else slugs
     out: list[dict] = []
     for slug in slugs:
         if slug not in _TITLES:
-            raise ValueError(f"unknown work {slug!r}; valid slugs are in gptlab.data.WORKS, "
-                             f"for example {', '.join(PLAY_TASK_WORKS[:3])}.")
+            raise ValueError(
+                f"unknown work {slug!r}; valid slugs are in gptlab.data.WORKS, "
+                f"for example {', '.join(PLAY_TASK_WORKS[:3])}."
+            )
         for i, (name, speech) in enumerate(_turns(slug)):
             out.append({"work": slug, "speaker": name, "text": "\n".join(speech), "turn": i})
     return out
 
 
+def _split_of(group: int) -> str:
+    return {9: "test", 8: "val"}.get(group % 10, "train")
+
+
 def split_of_turn(turn: int) -> str:
     """The split that owns speech turn number ``turn`` of a play (see the module docstring)."""
-    block = turn // BLOCK_TURNS
-    return {9: "test", 8: "val"}.get(block % 10, "train")
-
-
-def _split_of_group(index: int) -> str:
-    return {9: "test", 8: "val"}.get(index % 10, "train")
+    return _split_of(turn // BLOCK_TURNS)
 
 
 @lru_cache(maxsize=1)
 def _play_clues() -> dict[str, tuple[str, ...]]:
-    counts = {slug: {} for slug in PLAY_TASK_WORKS}  # slug -> {capitalised word: count}
+    counts: dict[str, dict[str, int]] = {slug: {} for slug in PLAY_TASK_WORKS}
     lower: set[str] = set()
     for slug in PLAY_TASK_WORKS:
         for turn in speaker_lines(slug):
@@ -225,27 +188,22 @@ def _play_clues() -> dict[str, tuple[str, ...]]:
                         lower.add(word.capitalize())
                     elif i > 0:  # the first word of a line is capitalised anyway
                         counts[slug][word] = counts[slug].get(word, 0) + 1
-    clues = {}
-    for slug in PLAY_TASK_WORKS:
-        clues[slug] = tuple(sorted(
+    return {
+        slug: tuple(sorted(
             word for word, n in counts[slug].items()
             if n >= 4 and len(word) >= 3 and word not in lower
             and not any(word in counts[other] for other in PLAY_TASK_WORKS if other != slug)))
-    return clues
+        for slug in PLAY_TASK_WORKS
+    }  # fmt: skip
 
 
 def play_clues() -> dict[str, tuple[str, ...]]:
     """Proper nouns that point to one play of :data:`PLAY_TASK_WORKS`: slug -> words.
 
-    A word is a clue for a play when, in the training turns of the eight plays, it occurs at
-    least 4 times capitalised inside a line of that play, never in lower case, and never
-    inside a line of the other seven ("Banquo", "Dunsinane", "Rialto", "Verona", ...).
+    A clue occurs at least 4 times capitalised inside lines of that play's training turns,
+    never in lower case, and never in the other seven ("Banquo", "Rialto", "Verona", ...).
     """
     return dict(_play_clues())
-
-
-def _has_clue(line: str, clues: tuple[str, ...]) -> bool:
-    return any(word in clues for word in _WORD.findall(line))
 
 
 def _verse_like(line: str) -> bool:
@@ -258,28 +216,34 @@ def _example(task: str, instruction: str, inp: str, response: str) -> dict:
     return {"task": task, "instruction": instruction, "input": inp, "response": response}
 
 
-def _play_pools() -> dict[str, dict[str, list[dict]]]:
-    """task -> split -> candidate examples from the plays (before sampling)."""
-    pools = {t: {"train": [], "val": [], "test": []} for t in ("play", "continue", "speaker")}
-    by_play: dict[str, dict[str, list[dict]]] = {}
+def _pools() -> list[tuple[str, dict[str, list[dict]]]]:
+    """(task, split -> candidate examples) before sampling; "play" has one pool per play."""
+    play = {slug: {s: [] for s in SPLITS} for slug in PLAY_TASK_WORKS}
+    cont, speaker, chat = ({s: [] for s in SPLITS} for _ in range(3))
     clues = _play_clues()
     for slug in PLAY_TASK_WORKS:
-        by_play[slug] = {"train": [], "val": [], "test": []}
         for turn in speaker_lines(slug):
-            split = split_of_turn(turn["turn"])
-            verse = turn["text"].split("\n")
+            split, verse = split_of_turn(turn["turn"]), turn["text"].split("\n")
             for line in verse:
-                if _verse_like(line) and len(line.split()) >= 5 and len(line) <= MAX_INPUT_CHARS \
-                        and _has_clue(line, clues[slug]):
-                    by_play[slug][split].append(
-                        _example("play", INSTRUCTIONS["play"], line, _TITLES[slug]))
-            for a, b in zip(verse, verse[1:]):
-                if _verse_like(a) and _verse_like(b) and len(a.split()) >= 4 \
-                        and len(b.split()) >= 4 and len(a) <= 80 and len(b) <= 80:
-                    pools["continue"][split].append(
-                        _example("continue", INSTRUCTIONS["continue"], a, b))
-    pools["play"] = by_play  # type: ignore[assignment]  (sampled per play)
-
+                if (
+                    _verse_like(line)
+                    and len(line.split()) >= 5
+                    and len(line) <= MAX_INPUT_CHARS
+                    and any(word in clues[slug] for word in _WORD.findall(line))
+                ):
+                    play[slug][split].append(
+                        _example("play", INSTRUCTIONS["play"], line, _TITLES[slug])
+                    )
+            for a, b in pairwise(verse):
+                if (
+                    _verse_like(a)
+                    and _verse_like(b)
+                    and len(a.split()) >= 4
+                    and len(b.split()) >= 4
+                    and len(a) <= 80
+                    and len(b) <= 80
+                ):
+                    cont[split].append(_example("continue", INSTRUCTIONS["continue"], a, b))
     for slug, names in SPEAKER_TASK_CHARACTERS.items():
         shown = list(names.values())
         choices = ", ".join(shown[:-1]) + " or " + shown[-1]
@@ -294,86 +258,61 @@ def _play_pools() -> dict[str, dict[str, list[dict]]]:
                     break
                 words = joined
             if len(words) >= 25:
-                pools["speaker"][split_of_turn(turn["turn"])].append(
-                    _example("speaker", instruction, words, names[turn["speaker"]]))
-    return pools
-
-
-def _chat_pools() -> dict[str, list[dict]]:
-    pairs = dialogues()
-    pools: dict[str, list[dict]] = {"train": [], "val": [], "test": []}
-    group = -1
-    previous = None
-    for pair in pairs:
-        chained = previous is not None and previous["category"] == pair["category"] \
+                speaker[split_of_turn(turn["turn"])].append(
+                    _example("speaker", instruction, words, names[turn["speaker"]])
+                )
+    group, previous = -1, None
+    for pair in dialogues():
+        if not (
+            previous
+            and previous["category"] == pair["category"]
             and previous["response"] == pair["prompt"]
-        if not chained:
-            group += 1
+        ):
+            group += 1  # a new conversation
         previous = pair
-        prompt, response = _one_line(pair["prompt"]), _one_line(pair["response"])
+        prompt, response = " ".join(pair["prompt"].split()), " ".join(pair["response"].split())
         if len(prompt) <= MAX_INPUT_CHARS and len(response) <= MAX_RESPONSE_CHARS:
-            pools[_split_of_group(group)].append(
-                _example("chat", INSTRUCTIONS["chat"], prompt, response))
-    return pools
+            chat[_split_of(group)].append(_example("chat", INSTRUCTIONS["chat"], prompt, response))
+    return [*(("play", play[slug]) for slug in PLAY_TASK_WORKS),
+            ("continue", cont), ("speaker", speaker), ("chat", chat)]  # fmt: skip
 
 
 def _passages(example: dict) -> set[str]:
-    texts = {normalize_text(example["input"])}
+    texts = {normalize_answer(example["input"])}
     if example["task"] == "continue":
-        texts.add(normalize_text(example["response"]))
+        texts.add(normalize_answer(example["response"]))
     return texts
-
-
-def _sample(pool: list[dict], n: int, rng: random.Random) -> list[dict]:
-    if len(pool) <= n:
-        return list(pool)
-    return rng.sample(pool, n)
 
 
 @lru_cache(maxsize=8)
 def _make_tasks_cached(seed: int) -> tuple[tuple[str, tuple[dict, ...]], ...]:
-    pools = _play_pools()
-    chat = _chat_pools()
-    splits = ("train", "val", "test")
-    candidates: dict[str, list[dict]] = {s: [] for s in splits}
-
-    # Remove val/test examples whose text also occurs in an earlier split, before sampling.
-    seen: set[str] = set()
-    for split in splits:
-        task_pools: list[tuple[str, list[dict]]] = []
-        for slug in PLAY_TASK_WORKS:
-            task_pools.append(("play", pools["play"][slug][split]))  # type: ignore[index]
-        task_pools.append(("continue", pools["continue"][split]))
-        task_pools.append(("speaker", pools["speaker"][split]))
-        task_pools.append(("chat", chat[split]))
-        kept_here: list[tuple[str, list[dict]]] = []
-        for task, pool in task_pools:
-            if split != "train":
-                pool = [ex for ex in pool if not (_passages(ex) & seen)]
-            kept_here.append((task, pool))
-        for task, pool in kept_here:
-            for ex in pool:
-                seen |= _passages(ex)
-        candidates[split] = kept_here  # type: ignore[assignment]
-
-    out: dict[str, list[dict]] = {}
-    for split in splits:
+    pools = _pools()
+    seen: set[str] = set()  # texts of earlier splits
+    out = []
+    for split in SPLITS:
+        # drop val/test examples whose text occurs in an earlier split, before sampling
+        kept = [(task, [ex for ex in pool[split] if split == "train" or not _passages(ex) & seen])
+                for task, pool in pools]  # fmt: skip
+        seen |= {text for _, pool in kept for ex in pool for text in _passages(ex)}
         rng = random.Random(f"gptlab.tasks:{seed}:{split}")
         chosen: list[dict] = []
-        for task, pool in candidates[split]:  # type: ignore[misc]
-            chosen.extend(_sample(pool, SPLIT_SIZES[task][split], rng))
+        for task, pool in kept:
+            n = SPLIT_SIZES[task][split]
+            chosen.extend(list(pool) if len(pool) <= n else rng.sample(pool, n))
         rng.shuffle(chosen)
-        out[split] = chosen
-    return tuple((split, tuple(exs)) for split, exs in out.items())
+        out.append((split, tuple(chosen)))
+    return tuple(out)
 
 
 def make_tasks(seed: int = 0) -> dict[str, list[dict]]:
-    """The derived tasks: ``{"train": [...], "val": [...], "test": [...]}``.
+    """The derived tasks: ``{"train": [...], "val": [...], "test": [...]}``, fresh copies.
 
-    Each example is ``{"task", "instruction", "input", "response"}`` (all strings). The split
-    of every example is fixed by its position (see the module docstring); ``seed`` chooses
-    which examples of each pool are kept and their order. The same seed always gives the
-    same lists. Sizes per task and split are in :data:`SPLIT_SIZES` ("play": per play).
+    The split of every example is fixed by its position; ``seed`` chooses which examples of
+    each pool are kept and their order (the same seed gives the same lists). Sizes per task
+    and split are in :data:`SPLIT_SIZES`.
+
+    Raises:
+        ValueError: a seed that is not an integer.
     """
     if isinstance(seed, bool) or not isinstance(seed, int):
         raise ValueError(f"seed must be an integer, got {seed!r}.")

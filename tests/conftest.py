@@ -27,7 +27,9 @@ def built_site() -> Path:
     """Build the real book once per test session (warnings are errors) and return _build/html."""
     result = subprocess.run(
         [str(BIN / "jupyter-book"), "build", str(ROOT), "--warningiserror", "--keep-going"],
-        capture_output=True, text=True, cwd=ROOT,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
     )
     if result.returncode != 0:
         pytest.fail("jupyter-book build failed:\n" + (result.stdout + result.stderr)[-6000:])

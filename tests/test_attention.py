@@ -7,7 +7,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from gptlab.attention import MultiHeadAttention, causal_mask, scaled_dot_product_attention
+from gptlab.attention import (
+    KVCache,
+    MultiHeadAttention,
+    causal_mask,
+    scaled_dot_product_attention,
+)
 
 ATOL = 1e-6
 
@@ -233,41 +238,54 @@ def test_kv_cache_matches_full_forward(chunk):
     mha = _mha(32, 4)
     x = torch.randn(2, 11, 32)
     full = mha(x)
-    past = None
+    cache = KVCache(1, 2, 4, 11, 8)
     pieces = []
     for start in range(0, x.size(1), chunk):
-        y, past = mha(x[:, start : start + chunk], past_kv=past, use_cache=True)
-        pieces.append(y)
-        assert past[0].shape == (2, 4, min(start + chunk, 11), 8)
-        assert past[1].shape == past[0].shape
+        pieces.append(mha(x[:, start : start + chunk], cache=cache))
+        assert cache.length == min(start + chunk, 11)
     torch.testing.assert_close(torch.cat(pieces, dim=1), full, atol=1e-6, rtol=0)
+    _, k, v = mha._qkv(x)  # the cache holds exactly the keys and values of all 11 tokens
+    torch.testing.assert_close(cache.k[0], k, atol=1e-6, rtol=0)
+    torch.testing.assert_close(cache.v[0], v, atol=1e-6, rtol=0)
 
 
 def test_kv_cache_prompt_then_chunks():
     mha = _mha(24, 2)
     x = torch.randn(1, 12, 24)
     full = mha(x)
-    y0, past = mha(x[:, :5], use_cache=True)  # prompt
-    y1, past = mha(x[:, 5:9], past_kv=past, use_cache=True)  # 4 at once
-    y2, past = mha(x[:, 9:], past_kv=past, use_cache=True)
+    cache = KVCache(1, 1, 2, 16, 12)
+    y0 = mha(x[:, :5], cache=cache)  # prompt
+    y1 = mha(x[:, 5:9], cache=cache)  # 4 at once: needs the bottom-right causal mask
+    y2 = mha(x[:, 9:], cache=cache)
     torch.testing.assert_close(torch.cat([y0, y1, y2], 1), full, atol=1e-6, rtol=0)
-    assert past[0].shape == (1, 2, 12, 12)
+    assert cache.length == 12 and cache.k.shape == (1, 1, 2, 16, 12)
 
 
-def test_use_cache_false_returns_tensor_only():
-    mha = _mha()
-    x = torch.randn(1, 4, 32)
-    assert isinstance(mha(x), torch.Tensor)
-    _, past = mha(x, use_cache=True)
-    y = mha(torch.randn(1, 1, 32), past_kv=past)
-    assert isinstance(y, torch.Tensor) and y.shape == (1, 1, 32)
-
-
-def test_bad_past_kv_shape():
+def test_kv_cache_is_preallocated():
     mha = _mha(32, 4)
-    bad = (torch.zeros(1, 2, 3, 16), torch.zeros(1, 2, 3, 16))
-    with pytest.raises(ValueError, match="past_kv must be"):
-        mha(torch.randn(1, 2, 32), past_kv=bad)
+    cache = KVCache(1, 1, 4, 8, 8)
+    storage = (cache.k.data_ptr(), cache.v.data_ptr())
+    mha(torch.randn(1, 3, 32), cache=cache)
+    mha(torch.randn(1, 1, 32), cache=cache)
+    assert (cache.k.data_ptr(), cache.v.data_ptr()) == storage
+    assert cache.k.shape == (1, 1, 4, 8, 8) and cache.length == 4
+    k_all, _ = cache.update(0, torch.zeros(1, 4, 1, 8), torch.zeros(1, 4, 1, 8))
+    assert k_all.shape == (1, 4, 5, 8) and k_all.data_ptr() == cache.k.data_ptr()
+    cache.reset()
+    assert cache.length == 0
+
+
+def test_kv_cache_overflow_and_bad_shapes():
+    mha = _mha(32, 4)
+    cache = KVCache(1, 1, 4, 4, 8)
+    mha(torch.randn(1, 3, 32), cache=cache)
+    with pytest.raises(ValueError, match=r"KV cache is full.*max_len=4.*has 3.*2 more.*reset"):
+        mha(torch.randn(1, 2, 32), cache=cache)
+    assert cache.length == 3  # nothing was stored by the failed call
+    with pytest.raises(ValueError, match=r"\(B, nh, T, hs\) = \(1, 4, T, 8\)"):
+        mha(torch.randn(2, 1, 32), cache=cache)  # batch of 2 for a cache of 1
+    with pytest.raises(ValueError, match="max_len must be a positive integer"):
+        KVCache(1, 1, 4, 0, 8)
 
 
 def test_bad_input_shape():

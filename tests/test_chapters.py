@@ -18,7 +18,9 @@ def _glossary_terms() -> set[str]:
     text = (ROOT / "book" / "glossary.md").read_text(encoding="utf-8")
     body = text.split(":::{glossary}", 1)[1].split("\n:::", 1)[0]
     # a term is a non-indented, non-empty line; its definition is indented
-    return {line.strip().lower() for line in body.splitlines() if line.strip() and not line[0].isspace()}
+    return {
+        line.strip().lower() for line in body.splitlines() if line.strip() and not line[0].isspace()
+    }
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
@@ -36,23 +38,62 @@ def test_first_cell_is_at_a_glance(path):
 
 def test_glossary_has_the_core_terms():
     terms = _glossary_terms()
-    for term in ["token", "tokenizer", "bpe", "merge", "vocabulary", "embedding", "logits", "softmax",
-                 "temperature", "cross-entropy", "perplexity", "bits per character", "attention", "query",
-                 "key", "value", "causal mask", "head", "multi-head attention", "positional encoding",
-                 "rope", "layernorm", "gelu", "residual stream", "pre-ln", "post-ln", "dropout",
-                 "weight tying", "parameter", "flops", "kv cache", "pretraining", "fine-tuning",
-                 "decoder-only", "masked language modelling"]:
+    for term in [
+        "token",
+        "tokenizer",
+        "bpe",
+        "merge",
+        "vocabulary",
+        "embedding",
+        "logits",
+        "softmax",
+        "temperature",
+        "cross-entropy",
+        "perplexity",
+        "bits per character",
+        "attention",
+        "query",
+        "key",
+        "value",
+        "causal mask",
+        "head",
+        "multi-head attention",
+        "positional encoding",
+        "rope",
+        "layernorm",
+        "gelu",
+        "residual stream",
+        "pre-ln",
+        "post-ln",
+        "dropout",
+        "weight tying",
+        "parameter",
+        "flops",
+        "kv cache",
+        "pretraining",
+        "fine-tuning",
+        "decoder-only",
+        "masked language modelling",
+    ]:
         assert term in terms, f"book/glossary.md has no entry for {term!r}"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
 def test_notebook_links_terms_to_the_glossary(path):
     nb = nbformat.read(path, as_version=4)
-    targets = [(m.group(1) or m.group(2)).strip().lower()
-               for cell in nb.cells if cell.cell_type == "markdown" for m in TERM.finditer(cell.source)]
+    targets = [
+        (m.group(1) or m.group(2)).strip().lower()
+        for cell in nb.cells
+        if cell.cell_type == "markdown"
+        for m in TERM.finditer(cell.source)
+    ]
     in_code = [c for c in nb.cells if c.cell_type == "code" and "{term}`" in c.source]
     assert not in_code, "the {term} role belongs in markdown cells"
-    assert targets, f"{path.name}: link the first use of the chapter's main terms with {{term}}`...`"
+    assert targets, (
+        f"{path.name}: link the first use of the chapter's main terms with {{term}}`...`"
+    )
     unknown = sorted(set(targets) - _glossary_terms())
     assert not unknown, f"{path.name}: terms missing from book/glossary.md: {unknown}"
-    assert len(targets) == len(set(targets)), f"{path.name}: link each term once per chapter (its first use)"
+    assert len(targets) == len(set(targets)), (
+        f"{path.name}: link each term once per chapter (its first use)"
+    )

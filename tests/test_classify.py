@@ -1,4 +1,4 @@
-"""gptlab.finetune.classify: splits by work, passages, the classifier, freezing, training, metrics."""
+"""gptlab.finetune.classify: splits by work, passages, classifier, freezing, training, metrics."""
 
 from __future__ import annotations
 
@@ -13,7 +13,9 @@ from gptlab.model import GPT, GPTConfig
 
 def tiny_gpt(seed: int = 0, vocab_size: int = 40, block_size: int = 16) -> GPT:
     torch.manual_seed(seed)
-    return GPT(GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=16))
+    return GPT(
+        GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=16)
+    )
 
 
 class ByteTokenizer:
@@ -52,7 +54,9 @@ def test_genre_passages_never_share_a_work_and_labels_match_the_table():
         assert d.ids.shape == (len(d), 32) and d.labels.shape == (len(d),)
         assert d.ids.dtype == torch.long and d.labels.dtype == torch.long
         assert d.classes == data.GENRES
-        assert all(data.GENRES[y] == genre[w] for y, w in zip(d.labels.tolist(), d.works))
+        assert all(
+            data.GENRES[y] == genre[w] for y, w in zip(d.labels.tolist(), d.works, strict=True)
+        )
         assert int(d.counts().sum()) == len(d)
 
 
@@ -72,7 +76,9 @@ def test_make_passages_labels_and_errors():
         C.make_passages({}, {}, tok, length=4)
     with pytest.raises(ValueError, match=r"'sonnet' is not in the label set.*'comedy'.*'poem'"):
         C.make_passages({"a": "x" * 20}, {"a": "sonnet"}, tok, length=4)
-    with pytest.raises(ValueError, match=r"'b' has only 3 tokens, shorter than the requested passage length 4"):
+    with pytest.raises(
+        ValueError, match=r"'b' has only 3 tokens, shorter than the requested passage length 4"
+    ):
         C.make_passages({"a": "x" * 20, "b": "abc"}, {"a": "poem", "b": "poem"}, tok, length=4)
     with pytest.raises(ValueError, match="has no label"):
         C.make_passages({"a": "x" * 20}, {}, tok, length=4)
@@ -96,7 +102,9 @@ def test_shapes_features_and_loss_equal_cross_entropy():
     assert clf(idx)[1] is None
     # the features are GPT's final hidden state (after ln_f) at the last position
     hidden: dict = {}
-    gpt.ln_f.register_forward_hook(lambda m, i, o: hidden.update(h=o))  # returns None: output unchanged
+    gpt.ln_f.register_forward_hook(
+        lambda m, i, o: hidden.update(h=o)
+    )  # returns None: output unchanged
     gpt(idx)
     last = hidden["h"][:, -1, :]  # (B, C)
     torch.testing.assert_close(clf.features(idx), last)
@@ -174,13 +182,25 @@ def test_fit_changes_only_trainable_parameters_and_learns_an_easy_task():
     clf = C.GPTClassifier(tiny_gpt(), 2)
     C.set_trainable(clf, "last_block")
     before = {n: p.detach().clone() for n, p in clf.named_parameters()}
-    result = C.fit(clf, (ids, labels), (ids, labels), steps=40, lr=3e-3, batch_size=32,
-                   generator=torch.Generator().manual_seed(1), balanced=True, eval_every=20)
+    result = C.fit(
+        clf,
+        (ids, labels),
+        (ids, labels),
+        steps=40,
+        lr=3e-3,
+        batch_size=32,
+        generator=torch.Generator().manual_seed(1),
+        balanced=True,
+        eval_every=20,
+    )
     for name, p in clf.named_parameters():
         changed = not torch.equal(p, before[name])
         assert changed == p.requires_grad, name
     assert len(result.history) == 40 and result.train_s > 0 and result.steps == 40
-    assert "val_accuracy" in result.history[19] and result.history[-1]["val_accuracy"] == result.val_accuracy
+    assert (
+        "val_accuracy" in result.history[19]
+        and result.history[-1]["val_accuracy"] == result.val_accuracy
+    )
     assert result.trainable == C.count_trainable(clf)
     assert result.val_accuracy > 0.75  # chance is about 0.5; measured 0.86
     assert result.history[0]["lr"] < result.history[6]["lr"]  # warmup
@@ -197,8 +217,15 @@ def test_fit_errors():
         C.fit(clf, (ids, torch.tensor([0, 1, 2, 0])), steps=1)
     for p in clf.parameters():
         p.requires_grad_(False)
-    with pytest.raises(ValueError, match="set_trainable"):
+    with pytest.raises(ValueError, match="no trainable parameters"):
         C.fit(clf, (ids, torch.tensor([0, 1, 1, 0])), steps=1)
+    clf.head.requires_grad_(True)
+    with pytest.raises(ValueError, match="larger than the 4 passages"):
+        C.fit(clf, (ids, torch.tensor([0, 1, 1, 0])), steps=1, batch_size=5)
+    with pytest.raises(ValueError, match="steps must be a positive whole number"):
+        C.fit(clf, (ids, torch.tensor([0, 1, 1, 0])), steps=0, batch_size=2)
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        C.fit(clf, (ids, torch.tensor([0, 1, 1, 0])), steps=1, batch_size=2, lr=-1.0)
 
 
 # --------------------------------------------------------------------------------------------
@@ -211,10 +238,14 @@ def test_accuracy_and_confusion_matrix_on_a_known_example():
     preds = torch.tensor([0, 1, 1, 1, 2, 2, 3, 0])
     assert C.accuracy(preds, labels) == pytest.approx(5 / 8)
     cm = C.confusion_matrix(preds, labels, 4)
-    expected = torch.tensor([[1, 1, 0, 0],  # row: true class, column: predicted class
-                             [0, 2, 1, 0],
-                             [0, 0, 1, 0],
-                             [1, 0, 0, 1]])
+    expected = torch.tensor(
+        [
+            [1, 1, 0, 0],  # row: true class, column: predicted class
+            [0, 2, 1, 0],
+            [0, 0, 1, 0],
+            [1, 0, 0, 1],
+        ]
+    )
     assert torch.equal(cm, expected)
     assert int(cm.trace()) == 5 and int(cm.sum()) == 8
     assert C.majority_baseline(labels) == pytest.approx(3 / 8)  # always class 1

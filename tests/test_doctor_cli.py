@@ -5,7 +5,8 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from gptlab import checkup as doctor, cli
+from gptlab import checkup as doctor
+from gptlab import cli
 
 
 def test_doctor_is_ready_here(capsys):

@@ -13,7 +13,6 @@ from gptlab.bigram import BigramModel
 from gptlab.evaluate import (
     answer_accuracy,
     bleu,
-    exact_match,
     few_shot_prompt,
     format_table,
     perplexity_table,
@@ -22,6 +21,7 @@ from gptlab.evaluate import (
     sentence_bleu,
     sequence_nll,
 )
+from gptlab.metrics import exact_match_rate
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import CharTokenizer
 
@@ -30,8 +30,15 @@ TEXT = "to be, or not to be: that is the question. whether 'tis nobler in the mi
 
 def _tiny_gpt(vocab_size: int, block_size: int = 16, seed: int = 0) -> GPT:
     torch.manual_seed(seed)
-    cfg = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=2, n_head=2, n_embd=16,
-                    dropout=0.0, bias=True)
+    cfg = GPTConfig(
+        vocab_size=vocab_size,
+        block_size=block_size,
+        n_layer=2,
+        n_head=2,
+        n_embd=16,
+        dropout=0.0,
+        bias=True,
+    )
     return GPT(cfg).eval()
 
 
@@ -65,8 +72,10 @@ class _PairTokenizer:
 
     def encode(self, text: str) -> list[int]:
         n = len(self.chars)
-        return [self.chars.index(text[i]) * n + self.chars.index(text[i + 1])
-                for i in range(0, len(text) - 1, 2)]
+        return [
+            self.chars.index(text[i]) * n + self.chars.index(text[i + 1])
+            for i in range(0, len(text) - 1, 2)
+        ]
 
 
 def test_per_char_conversion_uses_tokens_per_character():
@@ -131,8 +140,10 @@ def test_few_shot_prompt():
     shots = [{"input": "a", "response": "A"}, {"input": "b", "response": "B"}]
     query = {"input": "c", "response": "C"}
     assert few_shot_prompt(shots, query, 0) == "c\nAnswer: "
-    assert few_shot_prompt(shots, query, 2, template="{input}={response};", header="Caps: ") \
+    assert (
+        few_shot_prompt(shots, query, 2, template="{input}={response};", header="Caps: ")
         == "Caps: a=A;b=B;c="
+    )
     with pytest.raises(ValueError, match="between 0"):
         few_shot_prompt(shots, query, 3)
     with pytest.raises(ValueError, match="exactly once"):
@@ -146,7 +157,7 @@ def test_score_choices_agrees_with_a_forward_pass():
     model = _tiny_gpt(tok.vocab_size, block_size=32)
     prompt, choices = "to be, or not ", ["to", "be", "the"]
     scores = score_choices(model, tok, prompt, choices)
-    for choice, score in zip(choices, scores):
+    for choice, score in zip(choices, scores, strict=True):
         ids = tok.encode(prompt + choice)
         logits, _ = model(torch.tensor([ids[:-1]]))
         logp = torch.log_softmax(logits[0], -1)
@@ -156,8 +167,9 @@ def test_score_choices_agrees_with_a_forward_pass():
     means = score_choices(model, tok, prompt, choices, normalize="mean")
     assert means[2] == pytest.approx(scores[2] / 4)
     # answer_accuracy picks the best-scoring choice
-    result = answer_accuracy(model, tok, [prompt], [choices[max(range(3), key=scores.__getitem__)]],
-                             choices=choices)
+    result = answer_accuracy(
+        model, tok, [prompt], [choices[max(range(3), key=scores.__getitem__)]], choices=choices
+    )
     assert result.accuracy == 1.0 and result.truncated == 0
     # a prompt longer than the context is cut from the left, and counted
     result = answer_accuracy(model, tok, [TEXT, prompt], ["to", "be"], choices=choices)
@@ -171,33 +183,44 @@ def test_score_choices_agrees_with_a_forward_pass():
 
     prompts = [prompt, "the ", "not to", "that is"]
     result = answer_accuracy(model, tok, prompts, ["x", "y", "z", "w"], max_new_tokens=3)
-    for p, pred in zip(prompts, result.predictions):
+    for p, pred in zip(prompts, result.predictions, strict=True):
         ids = tok.encode(p.rstrip(" "))
-        out = generate(model, torch.tensor([ids]), 3, temperature=0)[0, len(ids):].tolist()
+        out = generate(model, torch.tensor([ids]), 3, temperature=0)[0, len(ids) :].tolist()
         assert pred == tok.decode(out).strip().split("\n")[0].strip()
     first = result.predictions[0]
-    assert answer_accuracy(model, tok, prompts[:1], [first.upper() + " "], max_new_tokens=3).accuracy == 1.0
+    assert (
+        answer_accuracy(model, tok, prompts[:1], [first.upper() + " "], max_new_tokens=3).accuracy
+        == 1.0
+    )
     with pytest.raises(ValueError, match="max_new_tokens"):
         answer_accuracy(model, tok, prompts, ["a"] * 4, max_new_tokens=32)
 
 
-def test_hugging_face_models_take_the_general_path_and_agree():
+def test_hugging_face_models_agree_with_ours():
     tok = CharTokenizer(TEXT)
     model = _tiny_gpt(tok.vocab_size, block_size=32)
     hf = model.to_hf().eval()
     prompts, choices = ["to be, or not ", "that is the "], [["to", "be"], ["question", "mind", "q"]]
     ours = answer_accuracy(model, tok, prompts, ["to", "mind"], choices=choices)
     theirs = answer_accuracy(hf, tok, prompts, ["to", "mind"], choices=choices)
-    for a, b in zip(ours.scores, theirs.scores):
+    for a, b in zip(ours.scores, theirs.scores, strict=True):
         assert a == pytest.approx(b, abs=1e-4)
     assert ours.predictions == theirs.predictions
     ids = tok.encode(TEXT)
     assert sequence_nll(hf, ids)[0] == pytest.approx(sequence_nll(model, ids)[0], rel=1e-5)
 
 
-def test_exact_match_ignores_case_spacing_and_end_punctuation():
-    assert exact_match(["  Romeo.", "IAGO", "Brutus"], ["romeo", "Iago!", "Cassius"]) \
-        == pytest.approx(2 / 3)
+def test_answers_are_judged_by_the_one_exact_match():
+    assert exact_match_rate(
+        ["  Romeo.", "IAGO", "Brutus"], ["romeo", "Iago!", "Cassius"]
+    ) == pytest.approx(2 / 3)
+    tok = CharTokenizer(TEXT)
+    model = _tiny_gpt(tok.vocab_size, block_size=32)
+    # the chosen option "'to'" counts as the answer "To." (quotes, case, end punctuation)
+    result = answer_accuracy(model, tok, ["to be, or not "], ["To."], choices=[["'to'"]])
+    assert result.predictions == ["'to'"] and result.accuracy == 1.0
+    with pytest.raises(ValueError, match="same length"):
+        answer_accuracy(model, tok, ["a", "b"], ["a"], choices=["a"])
 
 
 REF = "the cat sat on the mat"
@@ -226,7 +249,9 @@ def test_rouge_agrees_with_rouge_score():
     for key in ours:
         assert ours[key] == pytest.approx(expected[key].fmeasure)
     pairs = rouge([HYP, REF], [REF, REF], types=["rouge1"], per_pair=True)
-    assert pairs[1] == {"rouge1": 1.0} and pairs[0]["rouge1"] == pytest.approx(expected["rouge1"].fmeasure)
+    assert pairs[1] == {"rouge1": 1.0} and pairs[0]["rouge1"] == pytest.approx(
+        expected["rouge1"].fmeasure
+    )
     assert rouge([HYP], [[HYP, REF]])["rouge1"] == pytest.approx(1.0)  # the best reference counts
 
 

@@ -14,8 +14,15 @@ def test_framework_verdicts():
         if answer != 42:
             raise Incorrect("think of the answer to everything")
 
-    ex = Exercise("demo", "what is it?", checker, "a number", "42", reference=lambda: 42,
-                  wrong_answers=[lambda: 41])
+    ex = Exercise(
+        "demo",
+        "what is it?",
+        checker,
+        "a number",
+        "42",
+        reference=lambda: 42,
+        wrong_answers=[lambda: 41],
+    )
     assert ex.evaluate(42).status == "correct"
     bad = ex.evaluate(41)
     assert bad.status == "incorrect" and "everything" in bad.message
@@ -27,7 +34,10 @@ def test_framework_verdicts():
     def func_checker(f):
         f()
 
-    assert Exercise("f", "", func_checker, "", "", reference=lambda: None).evaluate(stub).status == "not attempted"
+    assert (
+        Exercise("f", "", func_checker, "", "", reference=lambda: None).evaluate(stub).status
+        == "not attempted"
+    )
 
 
 @pytest.mark.parametrize("exercise", EXERCISES, ids=[e.name for e in EXERCISES])
@@ -47,12 +57,15 @@ def test_wrong_answers_are_rejected_with_a_hint(exercise):
 
 # --- coverage and "not attempted" verdicts (workshop and self-study, issue 6) --------------
 
+import importlib  # noqa: E402
 from pathlib import Path  # noqa: E402
 
-import importlib  # noqa: E402
-
-NOTEBOOK_NUMBERS = sorted({p.name[:2] for p in (Path(__file__).resolve().parents[1] / "notebooks")
-                           .glob("[0-9][0-9]_*.ipynb")})
+NOTEBOOK_NUMBERS = sorted(
+    {
+        p.name[:2]
+        for p in (Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")
+    }
+)
 
 
 @pytest.mark.parametrize("nn", [n for n in NOTEBOOK_NUMBERS if n != "00"])
@@ -62,7 +75,9 @@ def test_every_chapter_has_two_checked_exercises(nn):
     except ModuleNotFoundError:
         pytest.fail(f"chapter {nn} has a notebook but no gptlab/exercises/ch{nn}.py")
     found = [v for v in vars(module).values() if isinstance(v, Exercise)]
-    assert len(found) >= 2, f"chapter {nn} has {len(found)} self-checked exercise(s); it needs at least 2"
+    assert len(found) >= 2, (
+        f"chapter {nn} has {len(found)} self-checked exercise(s); it needs at least 2"
+    )
 
 
 def _stub(*args, **kwargs):
@@ -76,4 +91,6 @@ def test_unattempted_answers_are_not_attempted(exercise):
         assert exercise.evaluate(answer).status == "not attempted"
     if callable(exercise.reference()):
         result = exercise.evaluate(_stub)
-        assert result.status == "not attempted", f"{exercise.name}: starter code gave {result.message!r}"
+        assert result.status == "not attempted", (
+            f"{exercise.name}: starter code gave {result.message!r}"
+        )

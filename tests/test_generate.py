@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import math
 import warnings
 
 import pytest
@@ -35,10 +34,19 @@ def test_greedy_cache_matches_no_cache_past_the_context(model):
 
 
 def test_sampling_is_reproducible_and_cache_independent(model):
-    kw = dict(temperature=0.9, top_k=20, top_p=0.95)
-    a = generate(model, prompt(), 15, use_cache=True, generator=torch.Generator().manual_seed(7), **kw)
-    b = generate(model, prompt(), 15, use_cache=False, generator=torch.Generator().manual_seed(7), **kw)
-    c = generate(model, prompt(), 15, use_cache=True, generator=torch.Generator().manual_seed(8), **kw)
+    def sample(use_cache: bool, seed: int) -> torch.Tensor:
+        return generate(
+            model,
+            prompt(),
+            15,
+            use_cache=use_cache,
+            temperature=0.9,
+            top_k=20,
+            top_p=0.95,
+            generator=torch.Generator().manual_seed(seed),
+        )
+
+    a, b, c = sample(True, 7), sample(False, 7), sample(True, 8)
     assert torch.equal(a, b)
     assert not torch.equal(a, c)
 
@@ -47,16 +55,18 @@ def test_greedy_matches_hugging_face_generate(model):
     hf = model.to_hf()
     ids = prompt(1, 6)
     ours = generate(model, ids, 12, temperature=0)
-    theirs = hf.generate(ids, max_new_tokens=12, do_sample=False, pad_token_id=0,
-                         attention_mask=torch.ones_like(ids))
+    theirs = hf.generate(
+        ids, max_new_tokens=12, do_sample=False, pad_token_id=0, attention_mask=torch.ones_like(ids)
+    )
     assert torch.equal(ours, theirs)
 
 
 def test_top_k_one_and_tiny_top_p_are_greedy(model):
     greedy = generate(model, prompt(), 10, temperature=0)
     g = torch.Generator().manual_seed(3)
-    assert torch.equal(generate(model, prompt(), 10, temperature=1.0, top_k=1, generator=g), greedy)
-    assert torch.equal(generate(model, prompt(), 10, temperature=1.0, top_p=1e-6, generator=g), greedy)
+    for kw in (dict(top_k=1), dict(top_p=1e-6)):
+        sampled = generate(model, prompt(), 10, temperature=1.0, generator=g, **kw)
+        assert torch.equal(sampled, greedy)
 
 
 def test_filters_on_a_known_distribution():
@@ -86,25 +96,53 @@ def test_repetition_penalty_changes_greedy_text(model):
     assert not torch.equal(plain, penalised)
 
 
+def _expected_with_stops(full: torch.Tensor, stop: list[int], T: int, pad_id: int):
+    """What generation with ``stop`` must give, built from the run without stops: each row up
+    to the end of its first stop sequence (searched from the first new token on), then pad."""
+    ends = []
+    for row in full.tolist():
+        hits = [e for e in range(T + 1, len(row) + 1) if row[e - len(stop) : e] == stop]
+        ends.append(hits[0] if hits else len(row))
+    expected = full[:, : max(ends)].clone()
+    for b, end in enumerate(ends):
+        expected[b, end:] = pad_id
+    return expected, ends
+
+
 def test_stop_sequences_end_generation_and_pad(model):
     full = generate(model, prompt(1), 20, temperature=0)
     stop_tok = full[0, 9].item()  # the 5th generated token
     first = full[0, 5:].tolist().index(stop_tok) + 5
     out = generate(model, prompt(1), 20, temperature=0, stop=[[stop_tok]])
     assert out.size(1) == first + 1 and out[0, -1].item() == stop_tok
-    # batch: a finished row is padded while the other goes on
-    out2 = generate(model, prompt(2), 20, temperature=0, stop=[[stop_tok]], pad_id=60)
-    assert out2.size(1) <= 25
 
 
-@pytest.mark.parametrize("kwargs,match", [
-    (dict(temperature=-0.5), "temperature"),
-    (dict(top_p=0.0), "top_p"),
-    (dict(top_p=1.5), "top_p"),
-    (dict(top_k=0), "top_k"),
-    (dict(max_new_tokens=-1), "max_new_tokens"),
-    (dict(repetition_penalty=0), "repetition_penalty"),
-])
+@pytest.mark.parametrize("use_cache", [True, False])
+@pytest.mark.parametrize("stop_len", [1, 2])
+def test_batched_stop_pads_finished_rows(model, use_cache, stop_len):
+    ids = prompt(3, 5)
+    full = generate(model, ids, 20, temperature=0, use_cache=use_cache)
+    stop = full[0, 6 - stop_len : 6].tolist()  # ends with row 0's first new token
+    expected, ends = _expected_with_stops(full, stop, 5, pad_id=60)
+    assert ends[0] == 6 < max(ends), "the test needs rows that stop at other steps"
+    out = generate(
+        model, ids, 20, temperature=0, stop=[[999], stop], pad_id=60, use_cache=use_cache
+    )
+    assert torch.equal(out, expected)
+    assert (out[0, 6:] == 60).all() and out.size(1) == max(ends)
+
+
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(temperature=-0.5), "temperature"),
+        (dict(top_p=0.0), "top_p"),
+        (dict(top_p=1.5), "top_p"),
+        (dict(top_k=0), "top_k"),
+        (dict(max_new_tokens=-1), "max_new_tokens"),
+        (dict(repetition_penalty=0), "repetition_penalty"),
+    ],
+)
 def test_bad_arguments(model, kwargs, match):
     args = dict(max_new_tokens=3)
     args.update(kwargs)

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import random
-import socket
 
 import pytest
 import torch
@@ -62,8 +61,17 @@ def gpt2_hf(gpt2_bpe):
 
 def _tiny_gpt(vocab_size: int, seed: int = 0, bias: bool = True) -> GPT:
     torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=vocab_size, block_size=48, n_layer=2, n_head=2, n_embd=32,
-                          dropout=0.0, bias=bias))
+    model = GPT(
+        GPTConfig(
+            vocab_size=vocab_size,
+            block_size=48,
+            n_layer=2,
+            n_head=2,
+            n_embd=32,
+            dropout=0.0,
+            bias=bias,
+        )
+    )
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():  # noise everywhere, so that biases and LayerNorms matter
         for p in model.parameters():
@@ -100,10 +108,38 @@ def _random_strings(n: int, seed: int = 0) -> list[str]:
     """Strings drawn from awkward corners of Unicode (and from pieces that stress the split)."""
     rng = random.Random(seed)
     pools = [
-        range(0x00, 0x80), range(0x80, 0x250), range(0x300, 0x370), range(0x4E00, 0x4F00),
-        range(0x1F300, 0x1F650), range(0x10000, 0x30000), range(0x660, 0x670),
-        [0x09, 0x0A, 0x0B, 0x0C, 0x0D, 0x1C, 0x1D, 0x1E, 0x1F, 0x20, 0x85, 0xA0, 0x1680,
-         0x180E, 0x2000, 0x2007, 0x200B, 0x2028, 0x2029, 0x202F, 0x205F, 0x3000, 0xFEFF],
+        range(0x00, 0x80),
+        range(0x80, 0x250),
+        range(0x300, 0x370),
+        range(0x4E00, 0x4F00),
+        range(0x1F300, 0x1F650),
+        range(0x10000, 0x30000),
+        range(0x660, 0x670),
+        [
+            0x09,
+            0x0A,
+            0x0B,
+            0x0C,
+            0x0D,
+            0x1C,
+            0x1D,
+            0x1E,
+            0x1F,
+            0x20,
+            0x85,
+            0xA0,
+            0x1680,
+            0x180E,
+            0x2000,
+            0x2007,
+            0x200B,
+            0x2028,
+            0x2029,
+            0x202F,
+            0x205F,
+            0x3000,
+            0xFEFF,
+        ],
     ]
     pieces = ["'s", "'ll", "'T", " ", "  ", "\n", "\t", "a", "Z", "7", "!", "é", "😀", "中", "''"]
     out = []
@@ -126,7 +162,7 @@ def test_token_string_and_merges_lines(bpe):
     assert token_string(bytes([0xE4, 0xB8])) == "ä¸"
     lines = merges_lines(bpe)
     assert len(lines) == len(bpe.merges)
-    for line, (a, b) in zip(lines, bpe.merges):
+    for line, (a, b) in zip(lines, bpe.merges, strict=True):
         left, right = line.split(" ")
         assert left == token_string(bpe.vocab[a]) and right == token_string(bpe.vocab[b])
 
@@ -249,8 +285,9 @@ def test_greedy_generate_same_as_ours(folder, model, bpe, no_network):
     prompt = "def f(x):\n    return"  # holds a newline and spaces
     ids = torch.tensor([bpe.encode(prompt)])
     ours = generate(model, ids, max_new_tokens=20, temperature=0)
-    theirs = hf_model.generate(**hf_tok(prompt, return_tensors="pt"), max_new_tokens=20,
-                               do_sample=False)
+    theirs = hf_model.generate(
+        **hf_tok(prompt, return_tensors="pt"), max_new_tokens=20, do_sample=False
+    )
     assert torch.equal(theirs, ours)
     # without an attention mask too (HF would hide pad ids found in the prompt)
     theirs = hf_model.generate(ids, max_new_tokens=20, do_sample=False)
@@ -260,8 +297,7 @@ def test_greedy_generate_same_as_ours(folder, model, bpe, no_network):
 def test_pipeline_generates(folder, no_network):
     from transformers import pipeline, set_seed
 
-    generator = pipeline("text-generation", model=str(folder), tokenizer=str(folder),
-                         device="cpu")
+    generator = pipeline("text-generation", model=str(folder), tokenizer=str(folder), device="cpu")
     set_seed(0)
     first = generator("def f(x):", max_new_tokens=12, do_sample=True)[0]["generated_text"]
     set_seed(0)

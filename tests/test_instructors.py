@@ -38,7 +38,7 @@ def _hhmm(minutes: int) -> str:
 def _section(label: str) -> str:
     """The text after the MyST label ``(label)=`` up to the next label or level-2 heading."""
     start = GUIDE.index(f"({label})=")
-    rest = GUIDE[start + len(label) + 3:]
+    rest = GUIDE[start + len(label) + 3 :]
     end = re.search(r"^\([\w-]+\)=$|^## ", rest, re.M)
     return rest[: end.start()] if end else rest
 
@@ -78,8 +78,10 @@ def _first_cell(path: Path) -> str:
 def test_every_notebook_has_chapter_minutes():
     for path in NOTEBOOKS:
         nn = path.name[:2]
-        assert nn in CHAPTERS, (f"{path.name} has no timing: add chapter {nn!r} to `chapters` in "
-                                "book/agendas.yml and a row to the table in book/instructors.md")
+        assert nn in CHAPTERS, (
+            f"{path.name} has no timing: add chapter {nn!r} to `chapters` in "
+            "book/agendas.yml and a row to the table in book/instructors.md"
+        )
         row = CHAPTERS[nn]
         assert isinstance(row["teaching"], int) and row["teaching"] > 0
         assert isinstance(row["exercises"], int) and row["exercises"] >= 0
@@ -92,12 +94,20 @@ def test_chapter_table_matches_agendas_yml():
     for nn, spec in CHAPTERS.items():
         _, title, checked, run_time, teaching, exercises, total = rows[nn]
         assert title == spec["title"]
-        assert (int(teaching), int(exercises)) == (spec["teaching"], spec["exercises"]), f"chapter {nn}"
-        assert int(total) == spec["teaching"] + spec["exercises"], f"chapter {nn}: total is not the sum"
-        assert int(checked) == _exercise_count(nn), f"chapter {nn}: checked exercises in gptlab.exercises.ch{nn}"
+        assert (int(teaching), int(exercises)) == (spec["teaching"], spec["exercises"]), (
+            f"chapter {nn}"
+        )
+        assert int(total) == spec["teaching"] + spec["exercises"], (
+            f"chapter {nn}: total is not the sum"
+        )
+        assert int(checked) == _exercise_count(nn), (
+            f"chapter {nn}: checked exercises in gptlab.exercises.ch{nn}"
+        )
         notebook = next((p for p in NOTEBOOKS if p.name.startswith(nn + "_")), None)
         if notebook is not None:
-            assert run_time in _first_cell(notebook), f"chapter {nn}: run time differs from the notebook's"
+            assert run_time in _first_cell(notebook), (
+                f"chapter {nn}: run time differs from the notebook's"
+            )
 
 
 @pytest.mark.parametrize("agenda", AGENDAS, ids=[a["id"] for a in AGENDAS])
@@ -112,17 +122,27 @@ def test_agenda_adds_up(agenda):
             assert s["part"] in PARTS, where
             assert isinstance(s["minutes"], int) and s["minutes"] > 0, where
             if s["part"] in ("teaching", "exercises"):
-                assert s.get("chapter") in CHAPTERS, f"{where}: a {s['part']} session names its chapter"
-                used.setdefault(s["chapter"], {"teaching": 0, "exercises": 0})[s["part"]] += s["minutes"]
+                assert s.get("chapter") in CHAPTERS, (
+                    f"{where}: a {s['part']} session names its chapter"
+                )
+                used.setdefault(s["chapter"], {"teaching": 0, "exercises": 0})[s["part"]] += s[
+                    "minutes"
+                ]
             else:
-                assert "chapter" not in s, f"{where}: only teaching and exercise sessions count for a chapter"
+                assert "chapter" not in s, (
+                    f"{where}: only teaching and exercise sessions count for a chapter"
+                )
             clock += s["minutes"]
-        assert _hhmm(clock) == day["end"], f"{agenda['id']} day {d} ends at {_hhmm(clock)}, not {day['end']}"
+        assert _hhmm(clock) == day["end"], (
+            f"{agenda['id']} day {d} ends at {_hhmm(clock)}, not {day['end']}"
+        )
         total += _minutes(day["end"]) - _minutes(day["start"])
     assert total == agenda["length_minutes"], f"{agenda['id']}: days add up to {total} minutes"
     for nn, minutes in used.items():
         expected = {k: CHAPTERS[nn][k] for k in ("teaching", "exercises")}
-        assert minutes == expected, f"{agenda['id']}: chapter {nn} gets {minutes}, the table says {expected}"
+        assert minutes == expected, (
+            f"{agenda['id']}: chapter {nn} gets {minutes}, the table says {expected}"
+        )
     assert any(s["part"] == "break" for day in agenda["days"] for s in day["sessions"])
 
 
@@ -130,10 +150,18 @@ def test_agenda_adds_up(agenda):
 def test_agenda_tables_match_agendas_yml(agenda):
     tables = _tables(_section(f"agenda-{agenda['id']}"))
     assert len(tables) == len(agenda["days"]), f"{agenda['id']}: one table per day"
-    for table, day in zip(tables, agenda["days"]):
-        expected = [[f"{s['start']}–{_hhmm(_minutes(s['start']) + s['minutes'])}", str(s["minutes"]), s["title"]]
-                    for s in day["sessions"]]
-        assert table == expected, f"{agenda['id']}: the table in instructors.md differs from agendas.yml"
+    for table, day in zip(tables, agenda["days"], strict=True):
+        expected = [
+            [
+                f"{s['start']}–{_hhmm(_minutes(s['start']) + s['minutes'])}",
+                str(s["minutes"]),
+                s["title"],
+            ]
+            for s in day["sessions"]
+        ]
+        assert table == expected, (
+            f"{agenda['id']}: the table in instructors.md differs from agendas.yml"
+        )
 
 
 def test_three_agendas_of_the_stated_lengths():
@@ -143,9 +171,18 @@ def test_three_agendas_of_the_stated_lengths():
 
 
 def test_guide_covers_setup_offline_and_learner_edition():
-    for needle in ["gptlab doctor", "ready: everything the course needs is here.", "make lab",
-                   "gptlab data fetch --from-file", "pip download -d wheelhouse", "--no-index",
-                   "--find-links wheelhouse", "make learner", "gptlab workshop learner", "estimates"]:
+    for needle in [
+        "gptlab doctor",
+        "ready: everything the course needs is here.",
+        "make lab",
+        "gptlab data fetch --from-file",
+        "pip download -d wheelhouse",
+        "--no-index",
+        "--find-links wheelhouse",
+        "make learner",
+        "tools/workshop.py learner",
+        "estimates",
+    ]:
         assert needle in GUIDE, f"the instructor guide should mention {needle!r}"
     for path in NOTEBOOKS:
         nn = path.name[:2]

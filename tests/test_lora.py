@@ -79,7 +79,7 @@ def test_base_is_frozen_and_shared_not_copied():
 def test_kaiming_init_is_uniform_within_linear_bound_and_gaussian_option():
     torch.manual_seed(0)
     layer = LoRALinear(nn.Linear(100, 20), r=8)
-    bound = 1 / 100 ** 0.5
+    bound = 1 / 100**0.5
     assert layer.lora_A.abs().max() <= bound
     assert layer.lora_A.abs().max() > 0.9 * bound
     g = LoRALinear(nn.Linear(100, 20), r=8, init="gaussian")
@@ -116,8 +116,11 @@ TARGET_SETS = [
 ]
 
 
-@pytest.mark.parametrize("targets,per_rank_per_layer", TARGET_SETS,
-                         ids=["c_attn", "attention", "attn+mlp.c_proj", "all-linear"])
+@pytest.mark.parametrize(
+    "targets,per_rank_per_layer",
+    TARGET_SETS,
+    ids=["c_attn", "attention", "attn+mlp.c_proj", "all-linear"],
+)
 @pytest.mark.parametrize("r", [1, 4])
 def test_model_trainable_count_equals_formula(targets, per_rank_per_layer, r):
     model = _gpt()
@@ -167,7 +170,9 @@ def test_only_lora_parameters_train():
         if "lora_" not in n:
             assert p.grad is None, n
             torch.testing.assert_close(p, frozen[n], rtol=0, atol=0)
-    changed = [not torch.equal(a, b) for a, b in zip(lora_before, lora_parameters(model))]
+    changed = [
+        not torch.equal(a, b) for a, b in zip(lora_before, lora_parameters(model), strict=True)
+    ]
     assert all(changed)
 
 
@@ -224,12 +229,21 @@ def test_agrees_with_peft_on_exported_gpt():
     hf = ours.to_hf()  # export the base model first: HF GPT-2 uses Conv1D (weights transposed)
     apply_lora(ours, targets=("c_attn",), r=r, alpha=alpha)
     _randomize_b(ours, scale=0.1)
-    config = peft.LoraConfig(r=r, lora_alpha=alpha, target_modules=["c_attn"],
-                             fan_in_fan_out=True, lora_dropout=0.0, bias="none")
+    config = peft.LoraConfig(
+        r=r,
+        lora_alpha=alpha,
+        target_modules=["c_attn"],
+        fan_in_fan_out=True,
+        lora_dropout=0.0,
+        bias="none",
+    )
     theirs = peft.get_peft_model(hf, config).eval()
 
-    peft_layers = {n: m for n, m in theirs.named_modules() if n.endswith("attn.c_attn")
-                   and hasattr(m, "lora_A")}
+    peft_layers = {
+        n: m
+        for n, m in theirs.named_modules()
+        if n.endswith("attn.c_attn") and hasattr(m, "lora_A")
+    }
     assert len(peft_layers) == CONFIG.n_layer
     with torch.no_grad():
         for i in range(CONFIG.n_layer):
@@ -286,9 +300,15 @@ def test_bad_rank(r):
         LoRALinear(nn.Linear(4, 4), r=r)
 
 
-@pytest.mark.parametrize("kwargs,match", [(dict(alpha=0), "alpha"), (dict(alpha=-2.0), "alpha"),
-                                          (dict(dropout=1.0), "dropout"),
-                                          (dict(dropout=-0.1), "dropout")])
+@pytest.mark.parametrize(
+    "kwargs,match",
+    [
+        (dict(alpha=0), "alpha"),
+        (dict(alpha=-2.0), "alpha"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(dropout=-0.1), "dropout"),
+    ],
+)
 def test_bad_alpha_and_dropout(kwargs, match):
     with pytest.raises(ValueError, match=match):
         apply_lora(_gpt(), **kwargs)

@@ -1,4 +1,4 @@
-"""gptlab.metrics: nats, bits, perplexity and per-character losses."""
+"""gptlab.metrics: nats, bits, perplexity, per-character losses and exact match."""
 
 from __future__ import annotations
 
@@ -7,7 +7,16 @@ import math
 import pytest
 import torch
 
-from gptlab.metrics import LN2, bits_per_char, nats_to_bits, per_char_loss, perplexity
+from gptlab.metrics import (
+    LN2,
+    bits_per_char,
+    exact_match,
+    exact_match_rate,
+    nats_to_bits,
+    normalize_answer,
+    per_char_loss,
+    perplexity,
+)
 
 
 def test_perplexity_of_uniform_is_vocab_size():
@@ -48,3 +57,19 @@ def test_bits_per_char():
     assert bits_per_char(4 * math.log(2), n_tokens=1, n_chars=4) == pytest.approx(1.0)
     with pytest.raises(ValueError, match="both"):
         bits_per_char(1.0, n_tokens=3)
+
+
+def test_exact_match_ignores_quotes_case_spacing_and_end_punctuation():
+    assert exact_match('"Macbeth."', "Macbeth")
+    assert exact_match("  lady   MACBETH! ", "Lady Macbeth")
+    assert exact_match("“Macbeth”", "(Macbeth)")
+    assert not exact_match("Macbeth", "Hamlet")
+    assert not exact_match("Lady Macbeth", "Macbeth")
+    assert normalize_answer(" 'Lady Macbeth's?' ") == "lady macbeth's"
+
+
+def test_exact_match_rate():
+    assert exact_match_rate(['"Macbeth."', "Hamlet"], ["Macbeth", "Othello"]) == 0.5
+    for preds, refs in [([], []), (["a"], ["a", "b"]), ("a", ["a"])]:
+        with pytest.raises(ValueError):
+            exact_match_rate(preds, refs)

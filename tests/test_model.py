@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import socket
 import time
 
 import pytest
@@ -13,6 +12,7 @@ import torch
 import torch.nn.functional as F
 from transformers import GPT2Config, GPT2LMHeadModel
 
+from gptlab.attention import KVCache
 from gptlab.model import GPT, PRESETS, GPTConfig, WeightsNotCachedError
 
 ATOL = 1e-5
@@ -54,8 +54,14 @@ def _hf_model(spec, seed=0, **config_kwargs) -> GPT2LMHeadModel:
     V, block, L, H, C, _ = spec
     torch.manual_seed(seed)
     cfg = GPT2Config(
-        vocab_size=V, n_positions=block, n_layer=L, n_head=H, n_embd=C,
-        bos_token_id=V - 1, eos_token_id=V - 1, **config_kwargs,
+        vocab_size=V,
+        n_positions=block,
+        n_layer=L,
+        n_head=H,
+        n_embd=C,
+        bos_token_id=V - 1,
+        eos_token_id=V - 1,
+        **config_kwargs,
     )
     hf = GPT2LMHeadModel(cfg)
     _perturb(hf, seed)
@@ -122,13 +128,16 @@ def test_ours_to_hf_to_ours_bias_free(tmp_path):
     spec = (101, 24, 2, 2, 24, False)
     model = _our_model(spec)
     hf = model.to_hf()
-    assert all(torch.all(p == 0) for n, p in hf.named_parameters() if n.endswith(".bias"))
+    biases = [p for n, p in hf.named_parameters() if n.endswith(".bias")]
+    assert len(biases) == 2 * 6 + 1  # 6 per block, and ln_f's
+    assert all(torch.all(p == 0) for p in biases)
     hf.save_pretrained(tmp_path)
     back = GPT.from_hf(tmp_path, bias=False)
     idx = _ids(spec)
     with torch.no_grad():
         torch.testing.assert_close(back(idx)[0], model(idx)[0], atol=ATOL, rtol=0)
-    for (n1, p1), (n2, p2) in zip(model.state_dict().items(), back.state_dict().items()):
+    pairs = zip(model.state_dict().items(), back.state_dict().items(), strict=True)
+    for (n1, p1), (n2, p2) in pairs:
         assert n1 == n2 and torch.equal(p1, p2)
 
 
@@ -199,28 +208,80 @@ def test_kv_cache_matches_full_forward(chunk):
     spec = (97, 32, 2, 4, 32, True)
     model = _our_model(spec)
     idx = _ids(spec)[:, :20]
+    cache = KVCache.for_model(model, batch_size=2)
     with torch.no_grad():
         full, _ = model(idx)
-        logits, _, past = model(idx[:, :4], use_cache=True)
+        logits, _ = model(idx[:, :4], cache=cache)
         pieces = [logits]
         for start in range(4, 20, chunk):
-            logits, loss, past = model(idx[:, start : start + chunk], past_kvs=past, use_cache=True)
+            logits, loss = model(idx[:, start : start + chunk], cache=cache)
             assert loss is None
             pieces.append(logits)
-    assert len(past) == 2 and past[0][0].shape == (2, 4, 20, 8)
+    assert cache.length == 20 and cache.k.shape == (2, 2, 4, 32, 8)
     torch.testing.assert_close(torch.cat(pieces, 1), full, atol=ATOL, rtol=0)
+
+
+def test_kv_cache_is_not_reallocated_by_a_decode_step():
+    spec = (97, 32, 2, 4, 32, True)
+    model = _our_model(spec)
+    cache = KVCache.for_model(model, batch_size=1, max_len=10)
+    with torch.no_grad():
+        model(_ids(spec, B=1)[:, :6], cache=cache)
+        storage = (cache.k.data_ptr(), cache.v.data_ptr())
+        model(torch.tensor([[5]]), cache=cache)
+    assert (cache.k.data_ptr(), cache.v.data_ptr()) == storage
+    assert cache.length == 7 and cache.k.shape == (2, 1, 4, 10, 8)
 
 
 def test_kv_cache_block_size_counts_the_cache():
     spec = (50, 8, 1, 2, 16, True)
     model = _our_model(spec)
-    _, _, past = model(torch.zeros(1, 6, dtype=torch.long), use_cache=True)
-    model(torch.zeros(1, 2, dtype=torch.long), past_kvs=past)  # 8 = block_size: fine
+    cache = KVCache.for_model(model, batch_size=1, max_len=20)  # longer than block_size
+    model(torch.zeros(1, 6, dtype=torch.long), cache=cache)
     match = "sequence of length 9 .*6 cached.* longer than block_size 8"
     with pytest.raises(ValueError, match=match):
-        model(torch.zeros(1, 3, dtype=torch.long), past_kvs=past)
-    with pytest.raises(ValueError, match="one \\(k, v\\) pair per layer"):
-        model(torch.zeros(1, 1, dtype=torch.long), past_kvs=past * 2)
+        model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    model(torch.zeros(1, 2, dtype=torch.long), cache=cache)  # 8 = block_size: fine
+
+
+def test_kv_cache_overflow_is_a_clear_error():
+    spec = (50, 8, 2, 2, 16, True)
+    model = _our_model(spec)
+    cache = KVCache.for_model(model, batch_size=1, max_len=4)
+    model(torch.zeros(1, 3, dtype=torch.long), cache=cache)
+    with pytest.raises(ValueError, match=r"KV cache is full: .*max_len=4.*max_len=\.\.\."):
+        model(torch.zeros(1, 2, dtype=torch.long), cache=cache)
+    assert cache.length == 3
+    with pytest.raises(ValueError, match=r"shape \(B, nh, T, hs\) = \(1, 2, T, 8\)"):
+        model(torch.zeros(2, 1, dtype=torch.long), cache=cache)  # batch of 2, cache of 1
+
+
+def test_forward_always_returns_logits_and_loss():
+    spec = (97, 32, 2, 4, 32, True)
+    model = _our_model(spec)
+    idx = _ids(spec)[:, :8]
+    for kwargs in (dict(), dict(targets=idx), dict(cache=KVCache.for_model(model, 2))):
+        out = model(idx, **kwargs)
+        assert isinstance(out, tuple) and len(out) == 2
+        assert out[0].shape == (2, 8, 97)
+        assert (out[1] is None) == ("targets" not in kwargs)
+
+
+def test_hidden_states_feed_the_output_layer():
+    spec = (97, 32, 2, 4, 32, True)
+    model = _our_model(spec)
+    idx = _ids(spec)[:, :8]
+    with torch.no_grad():
+        h = model.hidden_states(idx)
+        assert h.shape == (2, 8, 32)
+        torch.testing.assert_close(model.lm_head(h), model(idx)[0], atol=0, rtol=0)
+        cache = KVCache.for_model(model, 2)
+        h_cached = torch.cat(
+            [model.hidden_states(idx[:, :5], cache), model.hidden_states(idx[:, 5:], cache)], dim=1
+        )
+    torch.testing.assert_close(h_cached, h, atol=ATOL, rtol=0)
+    with pytest.raises(ValueError, match="out of range"):
+        model.hidden_states(torch.tensor([[97]]))
 
 
 # -- bad input -----------------------------------------------------------------------------------
@@ -327,8 +388,13 @@ def test_param_count_matches_hugging_face(name):
     with torch.device("meta"):  # shapes only: no memory, no time
         ours = GPT(cfg)
         hf = GPT2LMHeadModel(
-            GPT2Config(n_layer=cfg.n_layer, n_head=cfg.n_head, n_embd=cfg.n_embd,
-                       vocab_size=cfg.vocab_size, n_positions=cfg.block_size)
+            GPT2Config(
+                n_layer=cfg.n_layer,
+                n_head=cfg.n_head,
+                n_embd=cfg.n_embd,
+                vocab_size=cfg.vocab_size,
+                n_positions=cfg.block_size,
+            )
         )
     hf_count = sum(p.numel() for p in hf.parameters())  # parameters() lists tied weights once
     assert ours.num_params() == hf_count == HF_PARAM_COUNTS[name]

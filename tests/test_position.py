@@ -71,13 +71,14 @@ def test_rope_matches_explicit_rotation_matrices():
         R = torch.zeros(hs, hs, dtype=torch.float64)
         for i in range(hs // 2):
             c, s = math.cos(p * w[i]), math.sin(p * w[i])
-            R[2 * i: 2 * i + 2, 2 * i: 2 * i + 2] = torch.tensor([[c, -s], [s, c]])
+            R[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = torch.tensor([[c, -s], [s, c]])
         torch.testing.assert_close(apply_rope(x)[p], R @ x[p])
 
 
 def test_rope_scores_depend_only_on_offset():
     g = torch.Generator().manual_seed(0)
-    q, k = torch.randn(16, generator=g, dtype=torch.float64), torch.randn(16, generator=g, dtype=torch.float64)
+    q = torch.randn(16, generator=g, dtype=torch.float64)
+    k = torch.randn(16, generator=g, dtype=torch.float64)
     T = 40
     qs = apply_rope(q.expand(T, 16))  # the same query placed at every position
     ks = apply_rope(k.expand(T, 16))
@@ -94,7 +95,9 @@ def test_rope_explicit_positions():
     torch.testing.assert_close(apply_rope(x, pos), full[pos])
 
 
-@pytest.mark.parametrize("shape, positions", [((5,), None), ((3, 5), None), ((3, 4), torch.arange(5))])
+@pytest.mark.parametrize(
+    "shape, positions", [((5,), None), ((3, 5), None), ((3, 4), torch.arange(5))]
+)
 def test_rope_bad_arguments(shape, positions):
     with pytest.raises(ValueError):
         apply_rope(torch.randn(*shape), positions)

@@ -19,17 +19,34 @@ BIN = Path(sys.executable).parent
 
 
 def _notebook(path: Path, code: str) -> Path:
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(code)])
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb = nbformat.v4.new_notebook(
+        cells=[nbformat.v4.new_code_cell("x = 1"), nbformat.v4.new_code_cell(code)]
+    )
+    nb.metadata["kernelspec"] = {
+        "name": "python3",
+        "display_name": "Python 3",
+        "language": "python",
+    }
     nbformat.write(nb, path)
     return path
 
 
 def _nbval(path: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=60", "-p", "no:cacheprovider",
-         "-q", str(path)],
-        capture_output=True, text=True, cwd=path.parent,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "--nbval-lax",
+            "--nbval-cell-timeout=60",
+            "-p",
+            "no:cacheprovider",
+            "-q",
+            str(path),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=path.parent,
     )
 
 
@@ -48,7 +65,9 @@ def _mini_book(folder: Path, body: str) -> Path:
     (folder / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", folder / "book" / "references.bib")
     shutil.copytree(ROOT / "book" / "images", folder / "book" / "images")
-    (folder / "_toc.yml").write_text("format: jb-book\nroot: book/intro\nchapters:\n  - file: book/other\n")
+    (folder / "_toc.yml").write_text(
+        "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/other\n"
+    )
     (folder / "book" / "intro.md").write_text(f"# Intro\n\n{body}\n")
     (folder / "book" / "other.md").write_text("# Other\n\n(other-label)=\n## A section\n\nText.\n")
     return folder
@@ -57,7 +76,9 @@ def _mini_book(folder: Path, body: str) -> Path:
 def _build(folder: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
         [str(BIN / "jupyter-book"), "build", str(folder), "--warningiserror", "--keep-going"],
-        capture_output=True, text=True, cwd=folder,
+        capture_output=True,
+        text=True,
+        cwd=folder,
     )
 
 

@@ -14,9 +14,24 @@ NOTEBOOKS = sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
 def test_layout():
-    for name in ["book", "notebooks", "gptlab", "tests", "environment.yml", "_config.yml",
-                 "_toc.yml", "README.md", "pyproject.toml", "Makefile", ".ci/run", "LICENSE",
-                 ".gitignore", "CONTRIBUTING.md", "constraints.txt", "book/references.bib"]:
+    for name in [
+        "book",
+        "notebooks",
+        "gptlab",
+        "tests",
+        "environment.yml",
+        "_config.yml",
+        "_toc.yml",
+        "README.md",
+        "pyproject.toml",
+        "Makefile",
+        ".ci/run",
+        "LICENSE",
+        ".gitignore",
+        "CONTRIBUTING.md",
+        "constraints.txt",
+        "book/references.bib",
+    ]:
         assert (ROOT / name).exists(), f"missing {name}"
 
 
@@ -44,19 +59,27 @@ def test_environment_yml_agrees_with_pyproject():
     minimum = tuple(int(x) for x in project["requires-python"].lstrip(">=").split("."))
     assert version >= minimum
     # Anything else pinned there is a runtime dependency pinned identically in constraints.txt.
-    constraints = {_name(line): line.strip() for line in (ROOT / "constraints.txt").read_text().splitlines()
-                   if line.strip() and not line.startswith("#")}
+    constraints = {
+        _name(line): line.strip()
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     runtime = {_name(d) for d in project["dependencies"]}
     for req in pip_section:
         if req.startswith("-e"):
             continue
-        assert _name(req) in runtime, f"{req} in environment.yml is not a dependency in pyproject.toml"
+        assert _name(req) in runtime, (
+            f"{req} in environment.yml is not a dependency in pyproject.toml"
+        )
         assert constraints.get(_name(req)) == req, f"{req} differs from constraints.txt"
 
 
 def test_every_dependency_is_pinned_in_constraints():
-    constraints = {_name(line) for line in (ROOT / "constraints.txt").read_text().splitlines()
-                   if line.strip() and not line.startswith("#")}
+    constraints = {
+        _name(line)
+        for line in (ROOT / "constraints.txt").read_text().splitlines()
+        if line.strip() and not line.startswith("#")
+    }
     project = _pyproject()["project"]
     wanted = [*project["dependencies"]]
     for extra in project["optional-dependencies"].values():
@@ -66,7 +89,8 @@ def test_every_dependency_is_pinned_in_constraints():
 
 
 def test_torch_is_pinned_to_a_release():
-    line = next(l for l in (ROOT / "constraints.txt").read_text().splitlines() if l.startswith("torch=="))
+    pins = (ROOT / "constraints.txt").read_text().splitlines()
+    line = next(pin for pin in pins if pin.startswith("torch=="))
     assert re.fullmatch(r"torch==\d+\.\d+\.\d+", line), "pin torch without a local (+cpu) label"
 
 
@@ -75,7 +99,9 @@ def test_notebook_names_are_ordered_and_in_toc():
     toc = (ROOT / "_toc.yml").read_text()
     listed = re.findall(r"notebooks/(\d\d_[a-z0-9_]+)", toc)
     for path in NOTEBOOKS:
-        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), f"{path.name} is not NN_slug.ipynb"
+        assert re.fullmatch(r"\d\d_[a-z0-9_]+\.ipynb", path.name), (
+            f"{path.name} is not NN_slug.ipynb"
+        )
         assert path.stem in listed, f"{path.name} is not listed in _toc.yml"
     assert listed == sorted(listed), f"_toc.yml lists notebooks out of order: {listed}"
     numbers = [int(n[:2]) for n in listed]
@@ -102,12 +128,14 @@ def test_notebook_conventions():
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())
         first, second = nb["cells"][0], nb["cells"][1]
-        assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), \
+        assert first["cell_type"] == "markdown" and "".join(first["source"]).startswith("# "), (
             f"{path.name}: the first cell must be a markdown title"
+        )
         assert "Run time" in "".join(first["source"]), f"{path.name}: state the expected run time"
         src = "".join(second["source"])
-        assert second["cell_type"] == "code" and "import gptlab" in src and "seed" in src, \
+        assert second["cell_type"] == "code" and "import gptlab" in src and "seed" in src, (
             f"{path.name}: the second cell must import gptlab and seed"
+        )
 
 
 def test_readme_opens_with_the_two_commands():
@@ -115,7 +143,9 @@ def test_readme_opens_with_the_two_commands():
     head = readme[: readme.index("\n## ")] if "\n## " in readme else readme
     assert "make book" in head and "make test" in head
     ci = (ROOT / ".ci" / "run").read_text()
-    assert re.search(r"^\s*(time\s+)?make test\s*$", ci, re.M), ".ci/run must run the README's test command"
+    assert re.search(r"^\s*(time\s+)?make test\s*$", ci, re.M), (
+        ".ci/run must run the README's test command"
+    )
 
 
 def test_config_builds_offline_and_strict():
@@ -125,3 +155,25 @@ def test_config_builds_offline_and_strict():
     assert "sphinx_exercise" in config["sphinx"]["extra_extensions"]
     makefile = (ROOT / "Makefile").read_text()
     assert "--warningiserror" in makefile and "--keep-going" in makefile
+
+
+def test_package_lists_its_modules_and_leaves_authoring_tools_out():
+    import subprocess
+    import sys
+
+    import gptlab
+
+    here = ROOT / "gptlab"
+    found = {p.stem for p in here.glob("*.py") if p.stem != "__init__"}
+    found |= {p.name for p in here.iterdir() if (p / "__init__.py").exists()}
+    assert gptlab._SUBMODULES == found, "gptlab/__init__.py's _SUBMODULES differs from the files"
+    for name in found:
+        assert f":mod:`gptlab.{name}`" in gptlab.__doc__, f"the package docstring omits {name}"
+    assert not (here / "workshop.py").exists() and (ROOT / "tools" / "workshop.py").exists()
+    probe = (
+        "import sys, gptlab, gptlab.cli, gptlab.reference; "
+        "bad = sorted(m for m in sys.modules if m.split('.')[0] in ('tools', 'nbformat')); "
+        "assert not bad, bad"
+    )
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
+    assert result.returncode == 0, result.stderr[-2000:]

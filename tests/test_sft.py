@@ -11,10 +11,18 @@ from gptlab.finetune import sft
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
 
-EXAMPLE = {"task": "play", "instruction": "Which play is this line from?",
-           "input": "Is this a dagger which I see before me,", "response": "Macbeth"}
-OTHER = {"task": "chat", "instruction": "Reply to the message.", "input": "Hello",
-         "response": "Hi there, how are you?"}
+EXAMPLE = {
+    "task": "play",
+    "instruction": "Which play is this line from?",
+    "input": "Is this a dagger which I see before me,",
+    "response": "Macbeth",
+}
+OTHER = {
+    "task": "chat",
+    "instruction": "Reply to the message.",
+    "input": "Hello",
+    "response": "Hi there, how are you?",
+}
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +42,10 @@ def model(tok) -> GPT:
 
 def test_format_prompt_and_example():
     prompt = sft.format_prompt(EXAMPLE)
-    assert prompt == ("### Instruction:\nWhich play is this line from?\n\n### Input:\n"
-                      "Is this a dagger which I see before me,\n\n### Response:\n")
+    assert prompt == (
+        "### Instruction:\nWhich play is this line from?\n\n### Input:\n"
+        "Is this a dagger which I see before me,\n\n### Response:\n"
+    )
     assert sft.format_example(EXAMPLE) == prompt + "Macbeth" + sft.END_OF_RESPONSE
     assert sft.format_prompt(OTHER, sft.CHAT_TEMPLATE) == "User: Hello\nBot: "
     # Braces inside the example text are data, not template fields.
@@ -43,13 +53,16 @@ def test_format_prompt_and_example():
     assert "a {curly} line" in sft.format_prompt(odd)
 
 
-@pytest.mark.parametrize("template, words", [
-    ("### Instruction:\n{instruction}\n\n### Response:\n", "{response}"),  # missing field
-    ("{instruction}\n{response}\nthanks", "end with"),  # not at the end
-    ("{instruction} {response} {response}", "exactly once"),
-    ("{instruction}\n{context}\n{response}", "unknown field"),
-    ("{instruction\n{response}", "format string"),
-])
+@pytest.mark.parametrize(
+    "template, words",
+    [
+        ("### Instruction:\n{instruction}\n\n### Response:\n", "{response}"),  # missing field
+        ("{instruction}\n{response}\nthanks", "end with"),  # not at the end
+        ("{instruction} {response} {response}", "exactly once"),
+        ("{instruction}\n{context}\n{response}", "unknown field"),
+        ("{instruction\n{response}", "format string"),
+    ],
+)
 def test_template_errors(template, words):
     with pytest.raises(ValueError, match=words.replace("{", r"\{").replace("}", r"\}")):
         sft.format_prompt(EXAMPLE, template)
@@ -99,7 +112,7 @@ def test_collate_pads_ids_and_ignores_padding(tok):
     assert ids.shape == labels.shape == (2, T) and ids.dtype == labels.dtype == torch.long
     for row, (x, y) in enumerate([a, b]):
         assert ids[row, : len(x)].tolist() == x and labels[row, : len(y)].tolist() == y
-        assert (ids[row, len(x):] == 7).all() and (labels[row, len(y):] == -100).all()
+        assert (ids[row, len(x) :] == 7).all() and (labels[row, len(y) :] == -100).all()
     with pytest.raises(ValueError, match="empty batch"):
         sft.collate([], pad_id=0)
     with pytest.raises(ValueError, match="line up"):
@@ -147,7 +160,9 @@ class _Perturbed(torch.nn.Module):
 def test_prompt_positions_contribute_nothing(model, tok):
     ids, labels = sft.collate([sft.encode_example(EXAMPLE, tok, 96)], 0)
     base = sft.sft_loss(model, ids, labels)
-    scored = (labels[0, 1:] != -100).nonzero().flatten().tolist()  # positions predicting the response
+    scored = (
+        (labels[0, 1:] != -100).nonzero().flatten().tolist()
+    )  # positions predicting the response
     unscored = (labels[0, 1:] == -100).nonzero().flatten().tolist()
     assert len(unscored) > 10 and len(scored) >= 2
     delta = torch.randn(model.config.vocab_size, generator=torch.Generator().manual_seed(0)) * 5
@@ -190,8 +205,9 @@ def test_gradient_is_zero_on_prompt_positions(model, tok):
     ids, labels = sft.collate([sft.encode_example(EXAMPLE, tok, 96)], 0)
     logits, _ = model(ids[:, :-1])
     logits = logits.detach().requires_grad_(True)
-    loss = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1),
-                           ignore_index=-100)
+    loss = F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), labels[:, 1:].reshape(-1), ignore_index=-100
+    )
     loss.backward()
     per_position = logits.grad.abs().sum(-1)[0]  # (T-1,)
     scored = labels[0, 1:] != -100
@@ -212,8 +228,9 @@ def test_finetune_learns_and_generates_the_answer(tok):
     gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=96, n_layer=2, n_head=2, n_embd=64))
     data = [EXAMPLE, OTHER]
     before = sft.response_loss(gpt, tok, data)
-    cfg = sft.SFTConfig(steps=120, batch_size=2, lr=3e-3, min_lr=3e-4, warmup_steps=5,
-                        eval_interval=60, seed=0)
+    cfg = sft.SFTConfig(
+        steps=120, batch_size=2, lr=3e-3, min_lr=3e-4, warmup_steps=5, eval_interval=60, seed=0
+    )
     history = sft.finetune(gpt, tok, data, cfg, eval_examples=data)
     assert len(history) == 120 and "eval_loss" in history[59] and "eval_loss" in history[-1]
     after = sft.response_loss(gpt, tok, data)
@@ -228,9 +245,16 @@ def test_finetune_learns_and_generates_the_answer(tok):
 def test_finetune_is_reproducible(tok):
     def run():
         torch.manual_seed(0)
-        gpt = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=96, n_layer=1, n_head=2, n_embd=32))
-        return [h["loss"] for h in sft.finetune(gpt, tok, [EXAMPLE, OTHER],
-                                                sft.SFTConfig(steps=5, batch_size=1, seed=3))]
+        gpt = GPT(
+            GPTConfig(vocab_size=tok.vocab_size, block_size=96, n_layer=1, n_head=2, n_embd=32)
+        )
+        return [
+            h["loss"]
+            for h in sft.finetune(
+                gpt, tok, [EXAMPLE, OTHER], sft.SFTConfig(steps=5, batch_size=1, seed=3)
+            )
+        ]
+
     assert run() == run()
 
 
@@ -241,6 +265,10 @@ def test_finetune_errors(model, tok):
         sft.SFTConfig(steps=0)
     with pytest.raises(ValueError, match=r"\{response\}"):
         sft.SFTConfig(template="{instruction}")
+    with pytest.raises(ValueError, match="lr must be a positive number"):
+        sft.SFTConfig(lr="fast")
+    with pytest.raises(ValueError, match="larger than the 2 training examples"):
+        sft.finetune(model, tok, [EXAMPLE, OTHER], sft.SFTConfig(steps=1, batch_size=3))
 
 
 class _Scripted(torch.nn.Module):
@@ -250,31 +278,37 @@ class _Scripted(torch.nn.Module):
         super().__init__()
         self.script = script
         self.background = background
-        self.config = GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=1,
-                                n_head=1, n_embd=8)
+        self.config = GPTConfig(
+            vocab_size=vocab_size, block_size=block_size, n_layer=1, n_head=1, n_embd=8
+        )
         self.dummy = torch.nn.Parameter(torch.zeros(1))
         self.calls = 0
 
-    def forward(self, idx, targets=None, past_kvs=None, use_cache=False):
+    def forward(self, idx, targets=None, cache=None):
+        step = self.calls  # call 0 reads the prompt; call k has seen k new tokens
         self.calls += 1
-        step = 0 if past_kvs is None else past_kvs + 1
         B, T = idx.shape
         logits = torch.full((B, T, self.config.vocab_size), self.background)
         logits[:, -1, self.script[min(step, len(self.script) - 1)]] = 10.0
-        return (logits, None, step) if use_cache else (logits, None)
+        return logits, None
 
 
 def test_generation_stops_at_the_end_marker(tok):
     script = tok.encode("Birnam wood" + sft.END_OF_RESPONSE + "and more words here")
     fake = _Scripted(script, tok.vocab_size)
     assert sft.generate_response(fake, tok, EXAMPLE, max_new_tokens=30) == "Birnam wood"
-    n_answer = next(k for k in range(1, len(script) + 1)
-                    if sft.END_OF_RESPONSE in tok.decode(script[:k]))
-    assert fake.calls == n_answer  # one call for the prompt, then one per new token until the marker
+    n_answer = next(
+        k for k in range(1, len(script) + 1) if sft.END_OF_RESPONSE in tok.decode(script[:k])
+    )
+    assert (
+        fake.calls == n_answer
+    )  # one call for the prompt, then one per new token until the marker
     # Without the marker it stops after max_new_tokens.
     fake2 = _Scripted(tok.encode("on and on and on and on"), tok.vocab_size)
-    assert sft.generate_response(fake2, tok, EXAMPLE, max_new_tokens=3) == tok.decode(
-        tok.encode("on and on and on and on")[:3]).strip()
+    assert (
+        sft.generate_response(fake2, tok, EXAMPLE, max_new_tokens=3)
+        == tok.decode(tok.encode("on and on and on and on")[:3]).strip()
+    )
 
 
 def test_batched_generation_matches_one_by_one(model, tok):
@@ -282,9 +316,13 @@ def test_batched_generation_matches_one_by_one(model, tok):
     batched = sft.generate_responses(model, tok, examples, max_new_tokens=6)
     single = [sft.generate_response(model, tok, ex, max_new_tokens=6) for ex in examples]
     assert batched == single
-    penalised = sft.generate_responses(model, tok, examples, max_new_tokens=6, repetition_penalty=3.0)
-    assert penalised == [sft.generate_response(model, tok, ex, max_new_tokens=6, repetition_penalty=3.0)
-                         for ex in examples]
+    penalised = sft.generate_responses(
+        model, tok, examples, max_new_tokens=6, repetition_penalty=3.0
+    )
+    assert penalised == [
+        sft.generate_response(model, tok, ex, max_new_tokens=6, repetition_penalty=3.0)
+        for ex in examples
+    ]
     with pytest.raises(ValueError, match="repetition_penalty"):
         sft.generate_response(model, tok, EXAMPLE, repetition_penalty=0)
 
@@ -294,7 +332,7 @@ def test_repetition_penalty_breaks_a_loop(tok):
     assert len(z) == 1
     fake = _Scripted(z * 10, tok.vocab_size, background=5.0)  # "z" at logit 10, the rest at 5
     assert sft.generate_response(fake, tok, EXAMPLE, max_new_tokens=4) == "zzzz"
-    # penalty 3: the repeated token's logit becomes 10 / 3 < 5, so another token wins after the first
+    # penalty 3: the repeated token's logit becomes 10 / 3 < 5: another token wins after the first
     penalised = sft.generate_response(fake, tok, EXAMPLE, max_new_tokens=4, repetition_penalty=3.0)
     assert penalised.startswith("z") and "zz" not in penalised
 

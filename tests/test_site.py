@@ -23,15 +23,31 @@ import pytest
 pytestmark = pytest.mark.site
 
 CHROMIUM_FLAGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--disable-dev-shm-usage", "--hide-scrollbars", "--disable-extensions", "--disable-default-apps",
-    "--no-default-browser-check", "--disable-client-side-phishing-detection",
-    "--disable-domain-reliability", "--disable-features=OptimizationHints,MediaRouter,Translate,SigninInterceptBubble,AccountConsistency",
-    "--metrics-recording-only", "--no-pings",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--disable-extensions",
+    "--disable-default-apps",
+    "--no-default-browser-check",
+    "--disable-client-side-phishing-detection",
+    "--disable-domain-reliability",
+    "--disable-features=OptimizationHints,MediaRouter,Translate,SigninInterceptBubble,AccountConsistency",
+    "--metrics-recording-only",
+    "--no-pings",
 ]
 # Pages to open: (path in the site, must contain typeset math?)
-PAGES = [("book/intro.html", True), ("book/gpt-history.html", False), ("notebooks/00_setup.html", False)]
+PAGES = [
+    ("book/intro.html", True),
+    ("book/gpt-history.html", False),
+    ("notebooks/00_setup.html", False),
+]
 
 
 def _chromium() -> str:
@@ -40,9 +56,13 @@ def _chromium() -> str:
         if path:
             return path
     if os.environ.get("CI"):
-        pytest.fail("Chromium is required in CI (apt-get install -y chromium); .ci/run installs it.")
-    pytest.skip("No Chromium found: install it (Debian/Ubuntu: apt-get install -y chromium) to run "
-                "the browser checks of the website.")
+        pytest.fail(
+            "Chromium is required in CI (apt-get install -y chromium); .ci/run installs it."
+        )
+    pytest.skip(
+        "No Chromium found: install it (Debian/Ubuntu: apt-get install -y chromium) to run "
+        "the browser checks of the website."
+    )
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -99,7 +119,8 @@ def controls(tmp_path_factory, proxy):
     folder = tmp_path_factory.mktemp("controls")
     (folder / "blank.html").write_text("<html><body><p>blank</p></body></html>")
     (folder / "external.html").write_text(
-        '<html><head><script src="https://cdn.example.org/lib.js"></script></head><body>x</body></html>')
+        '<html><head><script src="https://cdn.example.org/lib.js"></script></head><body>x</body></html>'
+    )
     server = _serve(folder)
     base = f"http://127.0.0.1:{server.server_address[1]}"
     before = len(proxy.hosts)
@@ -118,9 +139,14 @@ def served(built_site, proxy):
 
 def _run_chromium(args: list[str], proxy_port: int) -> subprocess.CompletedProcess:
     with tempfile.TemporaryDirectory() as profile:
-        cmd = [_chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={profile}",
-               f"--proxy-server=http://127.0.0.1:{proxy_port}",
-               "--virtual-time-budget=15000", *args]
+        cmd = [
+            _chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={profile}",
+            f"--proxy-server=http://127.0.0.1:{proxy_port}",
+            "--virtual-time-budget=15000",
+            *args,
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
 
 
@@ -129,7 +155,9 @@ def test_built_pages_reference_no_cdn(built_site):
     for page in built_site.rglob("*.html"):
         html = page.read_text(encoding="utf-8", errors="replace")
         # Scripts, stylesheets, images and fonts must come from the site; plain links may leave it.
-        for match in re.finditer(r'<(script|link|img|iframe)\b[^>]*?(src|href)="(https?:)?//([^"/]+)', html):
+        for match in re.finditer(
+            r'<(script|link|img|iframe)\b[^>]*?(src|href)="(https?:)?//([^"/]+)', html
+        ):
             tag = match.group(0)
             if match.group(1) == "link" and 'rel="stylesheet"' not in tag and "preload" not in tag:
                 continue
@@ -166,7 +194,9 @@ def test_screenshots(served, repo_root):
     out.mkdir(parents=True, exist_ok=True)
     for path, _ in PAGES[:2]:
         target = out / (path.replace("/", "_").replace(".html", ".png"))
-        result = _run_chromium([f"--screenshot={target}", "--window-size=1280,900", f"{base}/{path}"],
-                               proxy.server_address[1])
+        result = _run_chromium(
+            [f"--screenshot={target}", "--window-size=1280,900", f"{base}/{path}"],
+            proxy.server_address[1],
+        )
         assert result.returncode == 0, result.stderr[-2000:]
         assert target.exists() and target.stat().st_size > 10_000

@@ -18,7 +18,14 @@ import pytest
 # Pages that Sphinx generates without content links worth checking.
 SKIP_PAGES = {"genindex.html", "search.html"}
 SKIP_DIRS = {"_sources", "_static", "_images"}
-LINK_ATTRS = {"a": "href", "link": "href", "img": "src", "script": "src", "iframe": "src", "source": "src"}
+LINK_ATTRS = {
+    "a": "href",
+    "link": "href",
+    "img": "src",
+    "script": "src",
+    "iframe": "src",
+    "source": "src",
+}
 
 
 class _Page(HTMLParser):
@@ -80,7 +87,10 @@ def test_no_broken_internal_links(built_site, pages):
             if target.is_dir():
                 target = target / "index.html"
             if not target.exists():
-                broken.append(f"{where} (no file {target.relative_to(built_site) if built_site in target.parents else target})")
+                broken.append(
+                    f"{where} (no file "
+                    f"{target.relative_to(built_site) if built_site in target.parents else target})"
+                )
                 continue
             if parts.fragment and target.suffix == ".html" and target.name not in SKIP_PAGES:
                 if target not in cache:
@@ -91,22 +101,32 @@ def test_no_broken_internal_links(built_site, pages):
 
 
 def test_every_image_has_alt_text(built_site, pages):
-    missing = [f"{path.relative_to(built_site)}: {img.get('src')}"
-               for path, page in pages.items() for img in page.images
-               if not (img.get("alt") or "").strip()]
+    missing = [
+        f"{path.relative_to(built_site)}: {img.get('src')}"
+        for path, page in pages.items()
+        for img in page.images
+        if not (img.get("alt") or "").strip()
+    ]
     assert not missing, "images without alt text:\n" + "\n".join(missing)
     # myst-nb falls back to the image's file path; a path describes nothing
-    paths = [f"{path.relative_to(built_site)}: alt={img.get('alt')!r}"
-             for path, page in pages.items() for img in page.images
-             if re.search(r"\.(png|jpe?g|svg)$", (img.get("alt") or "").strip())]
-    assert not paths, ("images whose alt text is a file name (run `gptlab workshop alt-text`):\n"
-                       + "\n".join(paths))
+    paths = [
+        f"{path.relative_to(built_site)}: alt={img.get('alt')!r}"
+        for path, page in pages.items()
+        for img in page.images
+        if re.search(r"\.(png|jpe?g|svg)$", (img.get("alt") or "").strip())
+    ]
+    assert not paths, (
+        "images whose alt text is a file name (run `python tools/workshop.py alt-text`):\n"
+        + "\n".join(paths)
+    )
 
 
 def test_landing_page_shows_the_course_arc(built_site):
     intro = _parse(built_site / "book" / "intro.html")
     arc = [img for img in intro.images if (img.get("src") or "").endswith("course-arc.svg")]
-    assert arc and len(arc[0]["alt"]) > 40, "the landing page shows the course arc with a real description"
+    assert arc and len(arc[0]["alt"]) > 40, (
+        "the landing page shows the course arc with a real description"
+    )
     assert (built_site / "_images" / "course-arc.svg").exists()
 
 
@@ -142,13 +162,18 @@ frame.addEventListener("load", () => {{
 SHOTS = [  # (page, element to start from or None, file name, what the rendered page must contain)
     ("book/intro.html", None, "landing.png", "course-arc.svg"),
     ("notebooks/03_attention.html", None, "chapter-math.png", "mjx-container"),
-    ("notebooks/01_language_models.html", "ex-01-perplexity", "exercise-solution-closed.png", "toggle-hidden"),
+    (
+        "notebooks/01_language_models.html",
+        "ex-01-perplexity",
+        "exercise-solution-closed.png",
+        "toggle-hidden",
+    ),
 ]
 
 
 @pytest.mark.site
 @pytest.mark.parametrize("page,element,name,marker", SHOTS, ids=[s[2] for s in SHOTS])
-def test_screenshot(served, built_site, repo_root, tmp_path, page, element, name, marker):
+def test_screenshot(served, built_site, repo_root, tmp_path, page, element, name, marker):  # noqa: F811
     """Screenshots into _build/screenshots/ for people to look at, and a check of what they show."""
     base, proxy_server = served
     port = proxy_server.server_address[1]
@@ -158,7 +183,9 @@ def test_screenshot(served, built_site, repo_root, tmp_path, page, element, name
     url, wrapper = f"{base}/{page}", None
     if element:
         (tmp_path / "site").symlink_to(built_site, target_is_directory=True)
-        (tmp_path / "shot.html").write_text(WRAPPER.format(page=page, element=element), encoding="utf-8")
+        (tmp_path / "shot.html").write_text(
+            WRAPPER.format(page=page, element=element), encoding="utf-8"
+        )
         wrapper = _serve(tmp_path)
         url = f"http://127.0.0.1:{wrapper.server_address[1]}/shot.html"
     try:
@@ -172,5 +199,6 @@ def test_screenshot(served, built_site, repo_root, tmp_path, page, element, name
     assert marker in dom, f"{page}: {marker!r} not found in the rendered page"
     if marker == "toggle-hidden":
         solutions = re.findall(r'<div class="(solution[^"]*)"', dom)
-        assert solutions and all("toggle-hidden" in c for c in solutions), \
+        assert solutions and all("toggle-hidden" in c for c in solutions), (
             "every solution dropdown starts closed"
+        )

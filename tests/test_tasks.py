@@ -9,6 +9,7 @@ import pytest
 
 from gptlab import tasks
 from gptlab.data import VAL_WORKS, WORKS
+from gptlab.metrics import normalize_answer
 
 TITLES = {w.slug: w.title for w in WORKS}
 KEYS = {"task", "instruction", "input", "response"}
@@ -25,7 +26,9 @@ def test_shape_and_sizes(splits):
         counts = collections.Counter(ex["task"] for ex in examples)
         assert set(counts) == set(tasks.TASKS), (split, counts)
         for task, n in counts.items():
-            cap = tasks.SPLIT_SIZES[task][split] * (len(tasks.PLAY_TASK_WORKS) if task == "play" else 1)
+            cap = tasks.SPLIT_SIZES[task][split] * (
+                len(tasks.PLAY_TASK_WORKS) if task == "play" else 1
+            )
             assert 0.5 * cap <= n <= cap, (split, task, n, cap)  # pools are large enough
         plays = collections.Counter(ex["response"] for ex in examples if ex["task"] == "play")
         assert len(plays) == len(tasks.PLAY_TASK_WORKS)  # every play is represented
@@ -51,7 +54,9 @@ def test_answers_are_what_the_instruction_asks_for(splits):
     allowed_titles = {TITLES[s] for s in tasks.PLAY_TASK_WORKS}
     clues = tasks.play_clues()
     slug_of = {TITLES[s]: s for s in tasks.PLAY_TASK_WORKS}
-    assert clues["macbeth"] and "Banquo" in clues["macbeth"] and "Verona" in clues["romeo_and_juliet"]
+    assert (
+        clues["macbeth"] and "Banquo" in clues["macbeth"] and "Verona" in clues["romeo_and_juliet"]
+    )
     for slug, words in clues.items():  # a clue points to one play only
         assert not set(words) & {w for other, ws in clues.items() if other != slug for w in ws}
     assert not set(tasks.PLAY_TASK_WORKS) & set(VAL_WORKS)  # plays from the training works only
@@ -96,9 +101,9 @@ def test_no_text_is_shared_between_splits(splits):
     def texts(examples):
         out = set()
         for ex in examples:
-            out.add(tasks.normalize_text(ex["input"]))
+            out.add(normalize_answer(ex["input"]))
             if ex["task"] == "continue":
-                out.add(tasks.normalize_text(ex["response"]))
+                out.add(normalize_answer(ex["response"]))
         return out
 
     train, val, test = (texts(splits[s]) for s in ("train", "val", "test"))
@@ -111,7 +116,9 @@ def test_split_follows_the_position_rule(splits):
     """Every Shakespeare example comes from a speech turn that its split owns."""
     owner: dict[str, set[str]] = collections.defaultdict(set)  # line -> splits of its turns
     speeches: dict[str, list[tuple[str, str]]] = collections.defaultdict(list)  # by first 20 chars
-    for turn in tasks.speaker_lines(sorted(set(tasks.PLAY_TASK_WORKS) | set(tasks.SPEAKER_TASK_CHARACTERS))):
+    for turn in tasks.speaker_lines(
+        sorted(set(tasks.PLAY_TASK_WORKS) | set(tasks.SPEAKER_TASK_CHARACTERS))
+    ):
         split = tasks.split_of_turn(turn["turn"])
         for line in turn["text"].split("\n"):
             owner[line].add(split)
@@ -124,8 +131,10 @@ def test_split_follows_the_position_rule(splits):
             if ex["task"] == "continue":
                 assert split in owner[ex["response"]], ex
             if ex["task"] == "speaker":  # the start of a speech of a turn that this split owns
-                assert any(joined.startswith(ex["input"]) and s == split
-                           for joined, s in speeches[ex["input"][:20]]), ex
+                assert any(
+                    joined.startswith(ex["input"]) and s == split
+                    for joined, s in speeches[ex["input"][:20]]
+                ), ex
 
 
 def test_split_of_turn():
@@ -144,9 +153,17 @@ def test_speaker_lines_parses_the_plays():
     speakers = collections.Counter(t["speaker"] for t in macbeth)
     assert speakers["MACBETH"] > 100 and speakers["LADY MACBETH"] > 40
     # Three heading styles: "Romeo." (title case), "Ham." (abbreviated), "THESEUS" (no full stop).
-    assert collections.Counter(t["speaker"] for t in tasks.speaker_lines("romeo_and_juliet"))["Romeo"] > 100
+    assert (
+        collections.Counter(t["speaker"] for t in tasks.speaker_lines("romeo_and_juliet"))["Romeo"]
+        > 100
+    )
     assert collections.Counter(t["speaker"] for t in tasks.speaker_lines("hamlet"))["Ham"] > 300
-    assert collections.Counter(t["speaker"] for t in tasks.speaker_lines("midsummer_nights_dream"))["THESEUS"] > 30
+    assert (
+        collections.Counter(t["speaker"] for t in tasks.speaker_lines("midsummer_nights_dream"))[
+            "THESEUS"
+        ]
+        > 30
+    )
     for turn in macbeth:
         assert turn["text"].strip() and not turn["text"].startswith("[")
         assert not turn["speaker"].startswith(("ACT", "SCENE"))
@@ -162,11 +179,12 @@ def test_examples_fit_the_reference_model():
     import gptlab
     from gptlab.finetune import sft
 
-    try:
-        model, tok = gptlab.pretrained("shakespeare")
-    except Exception as exc:  # pragma: no cover - only while the reference model is missing
-        pytest.skip(f"reference model not available: {exc}")
+    model, tok = gptlab.pretrained("shakespeare")  # committed: a failure to load is a failure
+    assert tasks.normalize_text is normalize_answer  # chapter 10's name for the one normaliser
+    n = 0
     for examples in tasks.make_tasks(0).values():
         for ex in examples:
             ids, labels = sft.encode_example(ex, tok, model.config.block_size)
             assert len(ids) <= model.config.block_size
+            n += 1
+    assert n > 2000

@@ -1,7 +1,7 @@
 """The workshop's learner edition: no solution survives, every learner notebook runs, the CLI works.
 
 Everything is data-driven: each test covers every ``notebooks/NN_slug.ipynb`` there is, so a new
-chapter is checked as soon as it follows the exercise conventions (see gptlab/workshop.py).
+chapter is checked as soon as it follows the exercise conventions (see tools/workshop.py).
 """
 
 from __future__ import annotations
@@ -17,15 +17,16 @@ import nbformat
 import pytest
 import yaml
 
-from gptlab import workshop
-from gptlab.cli import main as cli_main
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))  # the authoring tools are scripts, not part of gptlab
+import workshop  # noqa: E402  (tools/workshop.py)
+
+cli_main = workshop.main
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 IDS = [p.stem for p in NOTEBOOKS]
 
 # A gated solution, in the joined text of a notebook's cells (written independently of the
-# parser in gptlab.workshop, so that the two check each other).
+# parser in tools/workshop.py, so that the two check each other).
 SOLUTION_SPAN = re.compile(r"\{solution-start\}.*?\{solution-end\}", re.S)
 
 
@@ -43,8 +44,12 @@ def _solution_lines(nb) -> set[str]:
     for span in SOLUTION_SPAN.findall(text):
         for line in span.splitlines():
             s = line.strip()
-            if (len(s) < 8 or s.startswith(("#", "```", ":::", ":")) or "{solution-" in s
-                    or s in outside_lines):
+            if (
+                len(s) < 8
+                or s.startswith(("#", "```", ":::", ":"))
+                or "{solution-" in s
+                or s in outside_lines
+            ):
                 continue
             lines.add(s)
     assert inside or not lines
@@ -61,6 +66,7 @@ def learner_dir(tmp_path_factory) -> Path:
 
 def test_solution_cells_are_tagged():
     """Every `# solution` cell carries the `solution` tag, and only those do."""
+    assert len(NOTEBOOKS) >= 14, "the checks below would pass on no notebooks"
     for path in NOTEBOOKS:
         nb = nbformat.read(path, as_version=4)
         for i, cell in enumerate(nb.cells):
@@ -70,7 +76,9 @@ def test_solution_cells_are_tagged():
             tagged = "solution" in cell.metadata.get("tags", [])
             assert tagged == (first == "# solution"), (
                 f"{path.name} cell {i}: a code cell starting with '# solution' must be tagged "
-                f"'solution' and no other cell may be; run `gptlab workshop tag-solutions {path.relative_to(ROOT)}`")
+                "'solution' and no other cell may be; run `python tools/workshop.py tag-solutions "
+                f"{path.relative_to(ROOT)}`"
+            )
 
 
 def test_tagging_changes_only_the_tags(tmp_path):
@@ -88,7 +96,8 @@ def test_tagging_changes_only_the_tags(tmp_path):
         copy = tmp_path / path.name
         nbformat.write(nb, copy)
         assert workshop.tag_solution_cells(copy) == n_tagged, (
-            f"{path.name}: run `gptlab workshop tag-solutions {path.relative_to(ROOT)}`")
+            f"{path.name}: run `python tools/workshop.py tag-solutions {path.relative_to(ROOT)}`"
+        )
         assert copy.read_text(encoding="utf-8") == path.read_text(encoding="utf-8")
 
 
@@ -100,25 +109,35 @@ def test_every_figure_has_alt_text():
             if workshop.figure_alt_text(nb, i) is None:
                 continue
             alt = cell.metadata.get("mystnb", {}).get("image", {}).get("alt", "")
-            assert len(alt.strip()) > 20, (f"{path.name} cell {i}: a figure without alt text; run "
-                                           f"`gptlab workshop alt-text {path.relative_to(ROOT)}`")
+            assert len(alt.strip()) > 20, (
+                f"{path.name} cell {i}: a figure without alt text; run "
+                f"`python tools/workshop.py alt-text {path.relative_to(ROOT)}`"
+            )
 
 
 def test_alt_text_comes_from_the_sentence_under_the_figure(tmp_path):
-    png = {"output_type": "display_data", "metadata": {},
-           "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"}}
+    png = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"image/png": "iVBORw0KGgo=", "text/plain": "<Figure>"},
+    }
     nb = nbformat.v4.new_notebook()
-    nb.cells = [nbformat.v4.new_code_cell("plt.plot(x)", outputs=[nbformat.from_dict(png)]),
-                nbformat.v4.new_markdown_cell("The loss falls {term}`fast <overfitting>` at $\\tau = 1$ "
-                                              "and `lr` matters. A second sentence.\n\n## Next"),
-                nbformat.v4.new_code_cell("print(1)"),
-                nbformat.v4.new_code_cell("# a plot\nplt.show()", outputs=[nbformat.from_dict(png)])]
+    nb.cells = [
+        nbformat.v4.new_code_cell("plt.plot(x)", outputs=[nbformat.from_dict(png)]),
+        nbformat.v4.new_markdown_cell(
+            "The loss falls {term}`fast <overfitting>` at $\\tau = 1$ "
+            "and `lr` matters. A second sentence.\n\n## Next"
+        ),
+        nbformat.v4.new_code_cell("print(1)"),
+        nbformat.v4.new_code_cell("# a plot\nplt.show()", outputs=[nbformat.from_dict(png)]),
+    ]
     path = tmp_path / "nb.ipynb"
     nbformat.write(nb, path)
     assert workshop.describe_figures(path) == 2
     cells = nbformat.read(path, as_version=4).cells
     assert cells[0].metadata["mystnb"]["image"]["alt"] == (
-        "The loss falls fast at τ = 1 and lr matters. A second sentence.")
+        "The loss falls fast at τ = 1 and lr matters. A second sentence."
+    )
     assert cells[3].metadata["mystnb"]["image"]["alt"] == "Figure: a plot"
     assert "mystnb" not in cells[2].metadata
     assert workshop.describe_figures(path) == 0  # descriptions already there are kept
@@ -134,13 +153,19 @@ def test_no_solution_survives(path, learner_dir):
     assert not leaked, f"{path.name}: solution lines in the learner edition:\n" + "\n".join(leaked)
 
     n_solutions = len(SOLUTION_SPAN.findall(_joined(original)))
-    assert len(SOLUTION_SPAN.findall(learner_text)) == n_solutions, "the exercise structure must stay"
-    n_code = sum(any(original.cells[i].cell_type == "code" for i in region)
-                 for region in workshop.solution_regions(original))  # solutions with code
+    assert len(SOLUTION_SPAN.findall(learner_text)) == n_solutions, (
+        "the exercise structure must stay"
+    )
+    n_code = sum(
+        any(original.cells[i].cell_type == "code" for i in region)
+        for region in workshop.solution_regions(original)
+    )  # solutions with code
     placeholders = [c for c in learner.cells if "solution" in c.metadata.get("tags", [])]
     assert len(placeholders) == n_code, "one placeholder cell per solution with code"
     for cell in placeholders:
-        assert all(line.startswith("#") for line in cell.source.splitlines()), "placeholders are comments only"
+        assert all(line.startswith("#") for line in cell.source.splitlines()), (
+            "placeholders are comments only"
+        )
         assert ".hint()" in cell.source
     n_written = n_solutions - n_code
     assert learner_text.count(workshop.PROSE_PLACEHOLDER) == n_written
@@ -168,7 +193,9 @@ def test_website_variant_removes_solutions_and_keeps_other_outputs():
         kept = sum(bool(c.get("outputs")) for c in site.cells if c.cell_type == "code")
         before = sum(bool(c.get("outputs")) for c in original.cells if c.cell_type == "code")
         assert kept <= before and (kept > 0 or before == 0), path.name
-        assert original.cells == nbformat.read(path, as_version=4).cells, "the input must not change"
+        assert original.cells == nbformat.read(path, as_version=4).cells, (
+            "the input must not change"
+        )
 
 
 def test_learner_config_is_the_book_config_with_solutions_hidden():
@@ -185,12 +212,14 @@ def test_learner_config_is_the_book_config_with_solutions_hidden():
 @pytest.mark.slow
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_learner_notebook_runs_without_errors(path, learner_dir):
-    """Run the learner notebook top to bottom: it must not raise, and each check says 'Not attempted'."""
+    """Run the learner notebook top to bottom: it must not raise, and each check says 'Not "
+    "attempted'."""
     from nbclient import NotebookClient
 
     nb = nbformat.read(learner_dir / path.name, as_version=4)
-    client = NotebookClient(nb, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(learner_dir)}})
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(learner_dir)}}
+    )
     t0 = time.perf_counter()
     client.execute()  # raises CellExecutionError on the first error
     elapsed = time.perf_counter() - t0
@@ -210,17 +239,17 @@ def test_cli_learner(tmp_path, capsys):
     for path in NOTEBOOKS[:2]:
         shutil.copy(path, src / path.name)
     dest = tmp_path / "learner"
-    assert cli_main(["workshop", "learner", "--src", str(src), "--dest", str(dest)]) == 0
+    assert cli_main(["learner", "--src", str(src), "--dest", str(dest)]) == 0
     assert "Learner edition" in capsys.readouterr().out
     assert sorted(p.name for p in dest.glob("*.ipynb")) == sorted(p.name for p in NOTEBOOKS[:2])
     readme = (dest / "README.md").read_text()
     assert all(p.name in readme for p in NOTEBOOKS[:2]) and ".hint()" in readme
     # a second run would overwrite learners' answers: it refuses unless --force
-    assert cli_main(["workshop", "learner", "--src", str(src), "--dest", str(dest)]) == 1
+    assert cli_main(["learner", "--src", str(src), "--dest", str(dest)]) == 1
     assert "--force" in capsys.readouterr().err
-    assert cli_main(["workshop", "learner", "--src", str(src), "--dest", str(dest), "--force"]) == 0
+    assert cli_main(["learner", "--src", str(src), "--dest", str(dest), "--force"]) == 0
     # a folder without notebooks is a clear error, not a traceback
-    assert cli_main(["workshop", "learner", "--src", str(tmp_path / "none"), "--dest", str(dest)]) == 1
+    assert cli_main(["learner", "--src", str(tmp_path / "none"), "--dest", str(dest)]) == 1
     assert "no NN_slug.ipynb notebooks" in capsys.readouterr().err
 
 
@@ -228,15 +257,24 @@ def test_cli_tag_solutions(tmp_path, capsys):
     path = NOTEBOOKS[1]
     copy = tmp_path / path.name
     shutil.copy(path, copy)
-    assert cli_main(["workshop", "tag-solutions", str(copy)]) == 0
+    assert cli_main(["tag-solutions", str(copy)]) == 0
     assert "0 solution cells tagged" in capsys.readouterr().out  # already tagged
     assert copy.read_bytes() == path.read_bytes()
 
 
-def test_console_script_has_the_workshop_command():
-    exe = Path(sys.executable).with_name("gptlab")
-    cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "gptlab.cli"]
-    result = subprocess.run([*cmd, "workshop", "--help"], capture_output=True, text=True)
+def test_workshop_script_runs_from_the_repository_root():
+    """`make learner` runs the script with the venv's python; `gptlab` has no workshop command."""
+    script = [sys.executable, str(ROOT / "tools" / "workshop.py")]
+    result = subprocess.run([*script, "--help"], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr
-    for action in ("learner", "learner-site", "tag-solutions"):
+    for action in ("learner", "learner-site", "tag-solutions", "alt-text"):
         assert action in result.stdout
+    makefile = (ROOT / "Makefile").read_text()
+    assert "$(BIN)/python tools/workshop.py learner " in makefile
+    gone = subprocess.run(
+        [sys.executable, "-m", "gptlab.cli", "workshop", "--help"],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+    )
+    assert gone.returncode == 2 and "invalid choice" in gone.stderr

@@ -20,8 +20,9 @@ three verdicts:
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class Incorrect(Exception):
@@ -70,9 +71,11 @@ class Exercise:
         try:
             self.checker(answer)
         except (NotImplementedError, NotAttempted):
-            return Result("not attempted",
-                          "Not attempted yet: your function still raises NotImplementedError; "
-                          "write its body, then run this cell again.")
+            return Result(
+                "not attempted",
+                "Not attempted yet: your function still raises NotImplementedError; "
+                "write its body, then run this cell again.",
+            )
         except Incorrect as exc:
             return Result("incorrect", f"Not quite. {exc}")
         except Exception as exc:  # the learner's code crashed: say so, with the error

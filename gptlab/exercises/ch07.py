@@ -24,6 +24,7 @@ _number = as_number  # shared helper: a one-element tensor or a number
 # (a) linear warmup + cosine decay
 # --------------------------------------------------------------------------------------------
 
+
 def _ref_lr_at(step: int, warmup: int, max_steps: int, lr: float, min_lr: float) -> float:
     if step < warmup:
         return lr * (step + 1) / warmup
@@ -42,8 +43,20 @@ _SCHEDULES = [  # (warmup, max_steps, lr, min_lr)
 def _check_lr_schedule(f) -> None:
     for warmup, max_steps, lr, min_lr in _SCHEDULES:
         setting = f"(warmup={warmup}, max_steps={max_steps}, lr={lr:g}, min_lr={min_lr:g})"
-        steps = sorted({0, 1, warmup // 2, warmup - 1, warmup, warmup + 1,
-                        (warmup + max_steps) // 2, max_steps - 1, max_steps, max_steps + 5})
+        steps = sorted(
+            {
+                0,
+                1,
+                warmup // 2,
+                warmup - 1,
+                warmup,
+                warmup + 1,
+                (warmup + max_steps) // 2,
+                max_steps - 1,
+                max_steps,
+                max_steps + 5,
+            }
+        )
         for step in steps:
             got = _number(f(step, warmup, max_steps, lr, min_lr), "lr_at(...)")
             want = _ref_lr_at(step, warmup, max_steps, lr, min_lr)
@@ -51,36 +64,51 @@ def _check_lr_schedule(f) -> None:
                 continue
             where = f"At step {step} {setting} expected {want:.6g}, got {got:.6g}."
             if step == 0 and got == 0:
-                raise Incorrect(f"{where} A learning rate of 0 at step 0 wastes the first step: "
-                                "warm up with lr * (step + 1) / warmup, so step warmup - 1 "
-                                "reaches the full lr.")
+                raise Incorrect(
+                    f"{where} A learning rate of 0 at step 0 wastes the first step: "
+                    "warm up with lr * (step + 1) / warmup, so step warmup - 1 "
+                    "reaches the full lr."
+                )
             if step < warmup and math.isclose(got, lr * step / warmup, rel_tol=1e-6, abs_tol=1e-12):
-                raise Incorrect(f"{where} Off by one in the warmup: use (step + 1) / warmup, so "
-                                "that step 0 already moves the weights and step warmup - 1 "
-                                "reaches the full lr.")
-            no_warmup = min_lr + 0.5 * (1 + math.cos(math.pi * min(1.0, step / max_steps))) * (lr - min_lr)
+                raise Incorrect(
+                    f"{where} Off by one in the warmup: use (step + 1) / warmup, so "
+                    "that step 0 already moves the weights and step warmup - 1 "
+                    "reaches the full lr."
+                )
+            no_warmup = min_lr + 0.5 * (1 + math.cos(math.pi * min(1.0, step / max_steps))) * (
+                lr - min_lr
+            )
             if math.isclose(got, no_warmup, rel_tol=1e-6, abs_tol=1e-12):
-                raise Incorrect(f"{where} This is a cosine over the whole run: the warmup steps "
-                                "are missing. Rise linearly for the first `warmup` steps, then let "
-                                "the cosine run over the remaining max_steps - warmup steps.")
+                raise Incorrect(
+                    f"{where} This is a cosine over the whole run: the warmup steps "
+                    "are missing. Rise linearly for the first `warmup` steps, then let "
+                    "the cosine run over the remaining max_steps - warmup steps."
+                )
             if step >= warmup:
                 progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
                 to_zero = 0.5 * (1 + math.cos(math.pi * progress)) * lr
                 if math.isclose(got, to_zero, rel_tol=1e-6, abs_tol=1e-12):
-                    raise Incorrect(f"{where} The cosine should end at min_lr, not at 0: "
-                                    "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).")
+                    raise Incorrect(
+                        f"{where} The cosine should end at min_lr, not at 0: "
+                        "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr)."
+                    )
                 if step > max_steps and got < min_lr - 1e-12:
-                    raise Incorrect(f"{where} After max_steps the rate should stay at min_lr: "
-                                    "clamp the progress to at most 1.")
-            raise Incorrect(where + " Warmup: lr * (step + 1) / warmup for step < warmup; then "
-                            "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr) with "
-                            "progress = (step - warmup) / (max_steps - warmup), at most 1.")
+                    raise Incorrect(
+                        f"{where} After max_steps the rate should stay at min_lr: "
+                        "clamp the progress to at most 1."
+                    )
+            raise Incorrect(
+                where + " Warmup: lr * (step + 1) / warmup for step < warmup; then "
+                "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr) with "
+                "progress = (step - warmup) / (max_steps - warmup), at most 1."
+            )
 
 
 def _wrong_no_warmup():
     def f(step, warmup, max_steps, lr, min_lr):
         progress = min(1.0, step / max_steps)
         return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
+
     return f
 
 
@@ -89,6 +117,7 @@ def _wrong_off_by_one():
         if step < warmup:
             return lr * step / warmup
         return _ref_lr_at(step, warmup, max_steps, lr, min_lr)
+
     return f
 
 
@@ -98,18 +127,19 @@ def _wrong_decays_to_zero():
             return lr * (step + 1) / warmup
         progress = min(1.0, (step - warmup) / (max_steps - warmup))
         return 0.5 * (1 + math.cos(math.pi * progress)) * lr
+
     return f
 
 
 lr_schedule = Exercise(
     name="lr_schedule",
     prompt="Write lr_at(step, warmup, max_steps, lr, min_lr): linear warmup over the first "
-           "`warmup` steps (reaching lr at step warmup - 1), then a half cosine from lr down "
-           "to min_lr at max_steps, and min_lr after that.",
+    "`warmup` steps (reaching lr at step warmup - 1), then a half cosine from lr down "
+    "to min_lr at max_steps, and min_lr after that.",
     checker=_check_lr_schedule,
     hint_text="Two cases. step < warmup: lr * (step + 1) / warmup. Otherwise progress = "
-              "(step - warmup) / (max_steps - warmup), clamped to 1, and "
-              "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).",
+    "(step - warmup) / (max_steps - warmup), clamped to 1, and "
+    "min_lr + 0.5 * (1 + cos(pi * progress)) * (lr - min_lr).",
     solution_text=(
         "import math\n\n"
         "def lr_at(step, warmup, max_steps, lr, min_lr):\n"
@@ -127,8 +157,10 @@ lr_schedule = Exercise(
 # (b) tokens per optimizer step and epochs
 # --------------------------------------------------------------------------------------------
 
-def _ref_tokens_and_epochs(batch_size: int, grad_accum: int, block_size: int, max_steps: int,
-                           train_tokens: int) -> tuple[int, float]:
+
+def _ref_tokens_and_epochs(
+    batch_size: int, grad_accum: int, block_size: int, max_steps: int, train_tokens: int
+) -> tuple[int, float]:
     per_step = batch_size * grad_accum * block_size
     return per_step, per_step * max_steps / train_tokens
 
@@ -142,8 +174,9 @@ _RUNS = [  # (batch_size, grad_accum, block_size, max_steps, train_tokens)
 
 def _check_tokens_and_epochs(f) -> None:
     for B, A, T, S, N in _RUNS:
-        setting = (f"batch_size={B}, grad_accum={A}, block_size={T}, max_steps={S:,}, "
-                   f"train_tokens={N:,}")
+        setting = (
+            f"batch_size={B}, grad_accum={A}, block_size={T}, max_steps={S:,}, train_tokens={N:,}"
+        )
         answer = f(B, A, T, S, N)
         if not isinstance(answer, (tuple, list)) or len(answer) != 2:
             raise Incorrect("Return a pair (tokens_per_step, epochs).")
@@ -152,28 +185,38 @@ def _check_tokens_and_epochs(f) -> None:
         want_step, want_epochs = _ref_tokens_and_epochs(B, A, T, S, N)
         if per_step != want_step:
             if A > 1 and per_step == B * T:
-                raise Incorrect(f"For {setting}: {int(per_step):,} tokens per step forgets the "
-                                f"gradient accumulation: each optimizer step averages grad_accum "
-                                f"micro-batches, so it sees batch_size * grad_accum * block_size "
-                                f"= {want_step:,} tokens.")
+                raise Incorrect(
+                    f"For {setting}: {int(per_step):,} tokens per step forgets the "
+                    f"gradient accumulation: each optimizer step averages grad_accum "
+                    f"micro-batches, so it sees batch_size * grad_accum * block_size "
+                    f"= {want_step:,} tokens."
+                )
             if per_step == B * A * (T + 1):
-                raise Incorrect(f"For {setting}: a window of block_size + 1 ids gives block_size "
-                                f"predictions (inputs x and targets y overlap in all but one id); "
-                                f"count block_size tokens per window.")
-            raise Incorrect(f"For {setting}: expected {want_step:,} tokens per step, got "
-                            f"{per_step:,.0f}.")
+                raise Incorrect(
+                    f"For {setting}: a window of block_size + 1 ids gives block_size "
+                    f"predictions (inputs x and targets y overlap in all but one id); "
+                    f"count block_size tokens per window."
+                )
+            raise Incorrect(
+                f"For {setting}: expected {want_step:,} tokens per step, got {per_step:,.0f}."
+            )
         if not math.isclose(epochs, want_epochs, rel_tol=1e-6):
             if math.isclose(epochs, want_epochs / A, rel_tol=1e-6) and A > 1:
-                raise Incorrect(f"For {setting}: the epochs forget the accumulation; use the "
-                                f"tokens per optimizer step you just computed.")
-            raise Incorrect(f"For {setting}: expected {want_epochs:.4g} epochs (total tokens "
-                            f"max_steps * tokens_per_step over train_tokens), got {epochs:.4g}.")
+                raise Incorrect(
+                    f"For {setting}: the epochs forget the accumulation; use the "
+                    f"tokens per optimizer step you just computed."
+                )
+            raise Incorrect(
+                f"For {setting}: expected {want_epochs:.4g} epochs (total tokens "
+                f"max_steps * tokens_per_step over train_tokens), got {epochs:.4g}."
+            )
 
 
 def _wrong_no_accum():
     def f(batch_size, grad_accum, block_size, max_steps, train_tokens):
         per_step = batch_size * block_size
         return per_step, per_step * max_steps / train_tokens
+
     return f
 
 
@@ -181,17 +224,18 @@ def _wrong_block_plus_one():
     def f(batch_size, grad_accum, block_size, max_steps, train_tokens):
         per_step = batch_size * grad_accum * (block_size + 1)
         return per_step, per_step * max_steps / train_tokens
+
     return f
 
 
 tokens_and_epochs = Exercise(
     name="tokens_and_epochs",
     prompt="Write tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens) "
-           "-> (tokens_per_step, epochs): the number of predicted tokens in one optimizer step, "
-           "and how many passes over the training tokens the whole run makes.",
+    "-> (tokens_per_step, epochs): the number of predicted tokens in one optimizer step, "
+    "and how many passes over the training tokens the whole run makes.",
     checker=_check_tokens_and_epochs,
     hint_text="One optimizer step averages the gradients of grad_accum micro-batches of "
-              "batch_size windows, each with block_size predictions.",
+    "batch_size windows, each with block_size predictions.",
     solution_text=(
         "def tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens):\n"
         "    per_step = batch_size * grad_accum * block_size\n"
@@ -206,6 +250,7 @@ tokens_and_epochs = Exercise(
 # (c) which parameters get weight decay
 # --------------------------------------------------------------------------------------------
 
+
 def _ref_decay_names(model) -> set[str]:
     return {name for name, p in model.named_parameters() if p.dim() >= 2}
 
@@ -216,8 +261,10 @@ def _models():
     from gptlab.model import GPT, GPTConfig
 
     torch.manual_seed(0)
-    return [GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16)),
-            GPT(GPTConfig(vocab_size=30, block_size=4, n_layer=1, n_head=1, n_embd=8, bias=False))]
+    return [
+        GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16)),
+        GPT(GPTConfig(vocab_size=30, block_size=4, n_layer=1, n_head=1, n_embd=8, bias=False)),
+    ]
 
 
 def _check_decay_names(f) -> None:
@@ -226,25 +273,32 @@ def _check_decay_names(f) -> None:
         try:
             got = {str(n) for n in answer}
         except TypeError:
-            raise Incorrect("Return a set (or list) of parameter names, as named_parameters() "
-                            "spells them.") from None
+            raise Incorrect(
+                "Return a set (or list) of parameter names, as named_parameters() spells them."
+            ) from None
         got.discard("lm_head.weight")  # the same tensor as wte.weight (tied); accept either way
         want = _ref_decay_names(model)
         if got == want:
             continue
         extra, missing = sorted(got - want), sorted(want - got)
         if any(n.endswith(".bias") for n in extra):
-            raise Incorrect(f"Biases should not be decayed ({extra[:3]} ...): a bias shifts a "
-                            "unit's output and pulling it toward 0 does not limit the model's "
-                            "capacity in any useful way.")
+            raise Incorrect(
+                f"Biases should not be decayed ({extra[:3]} ...): a bias shifts a "
+                "unit's output and pulling it toward 0 does not limit the model's "
+                "capacity in any useful way."
+            )
         if any("ln" in n for n in extra):
-            raise Incorrect(f"The LayerNorm gains ({[n for n in extra if 'ln' in n][:3]} ...) "
-                            "should not be decayed: their natural value is 1, and pulling them "
-                            "toward 0 just fights the normalisation. Checking for 'weight' in "
-                            "the name is not enough; look at the shape (p.dim() >= 2).")
+            raise Incorrect(
+                f"The LayerNorm gains ({[n for n in extra if 'ln' in n][:3]} ...) "
+                "should not be decayed: their natural value is 1, and pulling them "
+                "toward 0 just fights the normalisation. Checking for 'weight' in "
+                "the name is not enough; look at the shape (p.dim() >= 2)."
+            )
         if any(n in ("wte.weight", "wpe.weight") for n in missing):
-            raise Incorrect(f"The embedding matrices {[n for n in missing if 'wp' in n or 'wt' in n]} "
-                            "are 2-D weight matrices like the others and are decayed too.")
+            raise Incorrect(
+                f"The embedding matrices {[n for n in missing if 'wp' in n or 'wt' in n]} "
+                "are 2-D weight matrices like the others and are decayed too."
+            )
         raise Incorrect(f"Expected the 2-D parameters; extra: {extra[:4]}, missing: {missing[:4]}.")
 
 
@@ -257,16 +311,18 @@ def _wrong_everything():
 
 
 def _wrong_linear_only():
-    return lambda model: {n for n, p in model.named_parameters() if p.dim() >= 2 and n.startswith("h.")}
+    return lambda model: {
+        n for n, p in model.named_parameters() if p.dim() >= 2 and n.startswith("h.")
+    }
 
 
 decay_names = Exercise(
     name="decay_names",
     prompt="Write decay_names(model) -> the set of parameter names (as in "
-           "model.named_parameters()) that AdamW should decay.",
+    "model.named_parameters()) that AdamW should decay.",
     checker=_check_decay_names,
     hint_text="Decide by shape, not by name: matrices (p.dim() >= 2) are decayed; biases and "
-              "LayerNorm gains (1-D) are not.",
+    "LayerNorm gains (1-D) are not.",
     solution_text=(
         "def decay_names(model):\n"
         "    return {name for name, p in model.named_parameters() if p.dim() >= 2}"

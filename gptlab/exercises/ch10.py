@@ -24,6 +24,7 @@ IGNORE = -100
 # (a) labels with the prompt masked
 # --------------------------------------------------------------------------------------------
 
+
 def _ref_build_labels(prompt_ids, response_ids):
     ids = list(prompt_ids) + list(response_ids)
     labels = [IGNORE] * len(prompt_ids) + list(response_ids)
@@ -47,25 +48,37 @@ def _check_build_labels(f) -> None:
         ids, labels = _as_list(out[0], "ids"), _as_list(out[1], "labels")
         want_ids, want_labels = _ref_build_labels(prompt, response)
         if ids != want_ids:
-            raise Incorrect(f"ids should be the prompt followed by the response: {want_ids} for "
-                            f"prompt {prompt} and response {response}; got {ids}.")
+            raise Incorrect(
+                f"ids should be the prompt followed by the response: {want_ids} for "
+                f"prompt {prompt} and response {response}; got {ids}."
+            )
         if len(labels) != len(ids):
-            raise Incorrect(f"labels must have one entry per token (length {len(ids)}), got "
-                            f"{len(labels)}. The model shifts them itself (sft_loss compares "
-                            f"position t with label t + 1), so do not shift here.")
-        if labels[len(prompt):] == [IGNORE] * len(response):
-            raise Incorrect("you masked the response: it is the prompt that is given (-100) and the "
-                            "response that is learned (labels = its ids).")
+            raise Incorrect(
+                f"labels must have one entry per token (length {len(ids)}), got "
+                f"{len(labels)}. The model shifts them itself (sft_loss compares "
+                f"position t with label t + 1), so do not shift here."
+            )
+        if labels[len(prompt) :] == [IGNORE] * len(response):
+            raise Incorrect(
+                "you masked the response: it is the prompt that is given (-100) and the "
+                "response that is learned (labels = its ids)."
+            )
         if labels == want_ids:
-            raise Incorrect("nothing is masked: the prompt's labels must be -100 so that the prompt "
-                            "adds nothing to the loss.")
+            raise Incorrect(
+                "nothing is masked: the prompt's labels must be -100 so that the prompt "
+                "adds nothing to the loss."
+            )
         shifted = [IGNORE] * (len(prompt) - 1) + list(response) + [IGNORE]
         if labels in (shifted, want_ids[1:] + [IGNORE]):
-            raise Incorrect("your labels are shifted by one. Keep labels aligned with ids "
-                            "(labels[t] is ids[t] or -100); the loss does the shift.")
+            raise Incorrect(
+                "your labels are shifted by one. Keep labels aligned with ids "
+                "(labels[t] is ids[t] or -100); the loss does the shift."
+            )
         if labels != want_labels:
-            raise Incorrect(f"for prompt {prompt} and response {response} the labels should be "
-                            f"{want_labels}, got {labels}.")
+            raise Incorrect(
+                f"for prompt {prompt} and response {response} the labels should be "
+                f"{want_labels}, got {labels}."
+            )
 
 
 def _wrong_build_labels_masks_response(prompt_ids, response_ids):
@@ -81,10 +94,10 @@ def _wrong_build_labels_shifted(prompt_ids, response_ids):
 build_labels = Exercise(
     name="build_labels",
     prompt="Write build_labels(prompt_ids, response_ids) -> (ids, labels): the token ids of the "
-           "whole example and labels of the same length with -100 on the prompt.",
+    "whole example and labels of the same length with -100 on the prompt.",
     checker=_check_build_labels,
     hint_text="ids = prompt_ids + response_ids; labels = [-100] * len(prompt_ids) + response_ids. "
-              "No shifting: position t of the model predicts label t + 1 inside the loss.",
+    "No shifting: position t of the model predicts label t + 1 inside the loss.",
     solution_text=(
         "def build_labels(prompt_ids, response_ids):\n"
         "    ids = list(prompt_ids) + list(response_ids)\n"
@@ -100,6 +113,7 @@ build_labels = Exercise(
 # (b) the response-only loss from logits
 # --------------------------------------------------------------------------------------------
 
+
 def _ref_response_only_loss(logits, labels):
     # logits (B, T, V) from ids (B, T); position t predicts token t + 1
     pred = logits[:, :-1, :]  # (B, T-1, V)
@@ -110,11 +124,16 @@ def _ref_response_only_loss(logits, labels):
 def _loss_cases():
     g = torch.Generator().manual_seed(10)
     cases = []
-    for B, T, V, prompts, lengths in [(2, 9, 13, [4, 2], [9, 6]), (3, 12, 29, [5, 7, 3], [12, 10, 7])]:
+    for B, T, V, prompts, lengths in [
+        (2, 9, 13, [4, 2], [9, 6]),
+        (3, 12, 29, [5, 7, 3], [12, 10, 7]),
+    ]:
         logits = torch.randn(B, T, V, generator=g, dtype=torch.float64) * 2
         labels = torch.full((B, T), IGNORE, dtype=torch.long)
         for b in range(B):
-            labels[b, prompts[b] : lengths[b]] = torch.randint(0, V, (lengths[b] - prompts[b],), generator=g)
+            labels[b, prompts[b] : lengths[b]] = torch.randint(
+                0, V, (lengths[b] - prompts[b],), generator=g
+            )
         cases.append((logits, labels))
     return cases
 
@@ -127,29 +146,40 @@ def _check_response_only_loss(f) -> None:
         want = _ref_response_only_loss(logits, labels)
         if torch.allclose(got.double(), want, rtol=1e-6, atol=1e-8):
             continue
-        unshifted = F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1),
-                                    ignore_index=IGNORE)
+        unshifted = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE
+        )
         if torch.allclose(got.double(), unshifted, rtol=1e-6):
-            raise Incorrect("you compared position t's logits with label t. Position t predicts the "
-                            "NEXT token: use logits[:, :-1] against labels[:, 1:].")
+            raise Incorrect(
+                "you compared position t's logits with label t. Position t predicts the "
+                "NEXT token: use logits[:, :-1] against labels[:, 1:]."
+            )
         pred, target = logits[:, :-1], labels[:, 1:]
         mask = target != IGNORE
         nll = F.cross_entropy(pred.transpose(1, 2), target.clamp(min=0), reduction="none")
         if torch.allclose(got.double(), (nll * mask).sum() / mask.numel(), rtol=1e-6):
-            raise Incorrect("you divided by every position, masked or not. The mean must be over "
-                            "the scored (response) tokens only: divide by mask.sum().")
+            raise Incorrect(
+                "you divided by every position, masked or not. The mean must be over "
+                "the scored (response) tokens only: divide by mask.sum()."
+            )
         if torch.allclose(got.double(), nll.mean(), rtol=1e-6):
-            raise Incorrect("the -100 positions were scored (as if their target were token 0). "
-                            "Skip them: ignore_index=-100 or a mask.")
+            raise Incorrect(
+                "the -100 positions were scored (as if their target were token 0). "
+                "Skip them: ignore_index=-100 or a mask."
+            )
         per_row = (nll * mask).sum(1) / mask.sum(1)
         if torch.allclose(got.double(), per_row.mean(), rtol=1e-6):
-            raise Incorrect("you averaged each sequence, then the sequences. Training averages over "
-                            "all response tokens of the batch at once (each token counts the same).")
+            raise Incorrect(
+                "you averaged each sequence, then the sequences. Training averages over "
+                "all response tokens of the batch at once (each token counts the same)."
+            )
         raise Incorrect(f"expected {want.item():.6f}, got {float(got):.6f}.")
 
 
 def _wrong_loss_unshifted(logits, labels):
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)), labels.reshape(-1), ignore_index=IGNORE
+    )
 
 
 def _wrong_loss_all_positions(logits, labels):
@@ -169,11 +199,11 @@ def _wrong_loss_per_row(logits, labels):
 response_only_loss = Exercise(
     name="response_only_loss",
     prompt="Write response_only_loss(logits, labels): logits (B, T, V) computed from ids (B, T), "
-           "labels (B, T) with -100 where nothing is scored; return the mean cross-entropy over "
-           "the scored tokens.",
+    "labels (B, T) with -100 where nothing is scored; return the mean cross-entropy over "
+    "the scored tokens.",
     checker=_check_response_only_loss,
     hint_text="Shift: logits[:, :-1] predict labels[:, 1:]. Flatten to (N, V) and (N,) and call "
-              "F.cross_entropy(..., ignore_index=-100).",
+    "F.cross_entropy(..., ignore_index=-100).",
     solution_text=(
         "def response_only_loss(logits, labels):\n"
         "    pred = logits[:, :-1, :]          # (B, T-1, V)\n"
@@ -182,14 +212,18 @@ response_only_loss = Exercise(
         "                           ignore_index=-100)"
     ),
     reference=lambda: _ref_response_only_loss,
-    wrong_answers=[lambda: _wrong_loss_unshifted, lambda: _wrong_loss_all_positions,
-                   lambda: _wrong_loss_per_row],
+    wrong_answers=[
+        lambda: _wrong_loss_unshifted,
+        lambda: _wrong_loss_all_positions,
+        lambda: _wrong_loss_per_row,
+    ],
 )
 
 
 # --------------------------------------------------------------------------------------------
 # (c) padding a batch
 # --------------------------------------------------------------------------------------------
+
 
 def _ref_pad_batch(batch, pad_id):
     T = max(len(ids) for ids, _ in batch)
@@ -203,8 +237,14 @@ def _ref_pad_batch(batch, pad_id):
 
 def _pad_cases():
     return [
-        ([([3, 4, 5, 6], [IGNORE, IGNORE, 5, 6]), ([7, 8], [IGNORE, 8]),
-          ([9, 10, 11], [IGNORE, 10, 11])], 0),
+        (
+            [
+                ([3, 4, 5, 6], [IGNORE, IGNORE, 5, 6]),
+                ([7, 8], [IGNORE, 8]),
+                ([9, 10, 11], [IGNORE, 10, 11]),
+            ],
+            0,
+        ),
         ([([1, 2], [IGNORE, 2]), ([2, 3, 4, 5, 6], [IGNORE, IGNORE, IGNORE, 5, 6])], 99),
     ]
 
@@ -218,21 +258,31 @@ def _check_pad_batch(f) -> None:
         if not isinstance(ids, torch.Tensor) or not isinstance(labels, torch.Tensor):
             raise Incorrect("ids and labels should be torch tensors of shape (B, T).")
         want_ids, want_labels = _ref_pad_batch(batch, pad_id)
-        if tuple(ids.shape) != tuple(want_ids.shape) or tuple(labels.shape) != tuple(want_labels.shape):
-            raise Incorrect(f"both tensors should be (B, T) = {tuple(want_ids.shape)}: one row per "
-                            f"example, T = the longest example; got {tuple(ids.shape)} and "
-                            f"{tuple(labels.shape)}.")
+        if tuple(ids.shape) != tuple(want_ids.shape) or tuple(labels.shape) != tuple(
+            want_labels.shape
+        ):
+            raise Incorrect(
+                f"both tensors should be (B, T) = {tuple(want_ids.shape)}: one row per "
+                f"example, T = the longest example; got {tuple(ids.shape)} and "
+                f"{tuple(labels.shape)}."
+            )
         if not torch.equal(ids.long(), want_ids):
-            lefty = all(ids[b, ids.size(1) - len(x):].tolist() == list(x) for b, (x, _) in enumerate(batch))
+            lefty = all(
+                ids[b, ids.size(1) - len(x) :].tolist() == list(x) for b, (x, _) in enumerate(batch)
+            )
             if lefty:
-                raise Incorrect("you padded on the left. Pad on the right: the positions of the "
-                                "real tokens then stay 0, 1, 2, ... as in training.")
+                raise Incorrect(
+                    "you padded on the left. Pad on the right: the positions of the "
+                    "real tokens then stay 0, 1, 2, ... as in training."
+                )
             raise Incorrect(f"ids should be {want_ids.tolist()}, got {ids.tolist()}.")
         for b, (x, _) in enumerate(batch):
-            tail = labels[b, len(x):]
+            tail = labels[b, len(x) :]
             if len(tail) and bool((tail == pad_id).all()):
-                raise Incorrect("the padding positions of labels must be -100, not the pad id: a "
-                                "padded label would teach the model to predict padding.")
+                raise Incorrect(
+                    "the padding positions of labels must be -100, not the pad id: a "
+                    "padded label would teach the model to predict padding."
+                )
         if not torch.equal(labels.long(), want_labels):
             raise Incorrect(f"labels should be {want_labels.tolist()}, got {labels.tolist()}.")
 
@@ -252,18 +302,18 @@ def _wrong_pad_left(batch, pad_id):
     ids_out = torch.full((len(batch), T), pad_id, dtype=torch.long)
     labels_out = torch.full((len(batch), T), IGNORE, dtype=torch.long)
     for b, (ids, labels) in enumerate(batch):
-        ids_out[b, T - len(ids):] = torch.tensor(ids)
-        labels_out[b, T - len(labels):] = torch.tensor(labels)
+        ids_out[b, T - len(ids) :] = torch.tensor(ids)
+        labels_out[b, T - len(labels) :] = torch.tensor(labels)
     return ids_out, labels_out
 
 
 pad_batch = Exercise(
     name="pad_batch",
     prompt="Write pad_batch(batch, pad_id): a list of (ids, labels) pairs of different lengths -> "
-           "two (B, T) long tensors, padded on the right (ids with pad_id, labels with -100).",
+    "two (B, T) long tensors, padded on the right (ids with pad_id, labels with -100).",
     checker=_check_pad_batch,
     hint_text="T = the longest ids; start from torch.full((B, T), pad_id) and torch.full((B, T), "
-              "-100), then copy each example into the start of its row.",
+    "-100), then copy each example into the start of its row.",
     solution_text=(
         "def pad_batch(batch, pad_id):\n"
         "    T = max(len(ids) for ids, _ in batch)\n"

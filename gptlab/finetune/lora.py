@@ -19,7 +19,7 @@ Typical use::
     from gptlab.finetune.lora import apply_lora, count_trainable, merge_lora
 
     apply_lora(model, targets=("c_attn",), r=8, alpha=16)   # in place; freezes the rest
-    ...train with torch.optim.AdamW(lora_parameters(model), lr=...)...
+    ...train with gptlab.train.train_loop (only the adapters are trainable)...
     merge_lora(model)                                       # plain nn.Linear layers again
 """
 
@@ -30,6 +30,8 @@ from collections.abc import Iterable, Sequence
 
 import torch
 from torch import Tensor, nn
+
+from gptlab.train import count_trainable  # noqa: F401  (re-exported for chapter 11)
 
 __all__ = [
     "LoRALinear",
@@ -51,8 +53,11 @@ def _check_hyperparameters(r: int, alpha: float, dropout: float) -> None:
         raise ValueError(
             f"alpha must be a positive number (the update is scaled by alpha / r), got {alpha!r}."
         )
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) \
-            or not 0.0 <= dropout < 1.0:
+    if (
+        isinstance(dropout, bool)
+        or not isinstance(dropout, (int, float))
+        or not 0.0 <= dropout < 1.0
+    ):
         raise ValueError(f"dropout must be a probability in [0, 1), got {dropout!r}.")
 
 
@@ -106,7 +111,9 @@ class LoRALinear(nn.Module):
         self.init = init
         w = base.weight
         self.lora_A = nn.Parameter(torch.empty(r, base.in_features, dtype=w.dtype, device=w.device))
-        self.lora_B = nn.Parameter(torch.zeros(base.out_features, r, dtype=w.dtype, device=w.device))
+        self.lora_B = nn.Parameter(
+            torch.zeros(base.out_features, r, dtype=w.dtype, device=w.device)
+        )
         self.lora_dropout: nn.Module = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.reset_lora_parameters()
 
@@ -145,8 +152,11 @@ class LoRALinear(nn.Module):
         """
         base = self.base
         merged = nn.Linear(
-            base.in_features, base.out_features, bias=base.bias is not None,
-            device=base.weight.device, dtype=base.weight.dtype,
+            base.in_features,
+            base.out_features,
+            bias=base.bias is not None,
+            device=base.weight.device,
+            dtype=base.weight.dtype,
         )
         with torch.no_grad():
             merged.weight.copy_(base.weight + self.delta_weight())
@@ -158,8 +168,10 @@ class LoRALinear(nn.Module):
         return merged
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
-                f"alpha={self.alpha:g}, scaling={self.scaling:g}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, r={self.r}, "
+            f"alpha={self.alpha:g}, scaling={self.scaling:g}"
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -191,8 +203,7 @@ def _short_names(names: Iterable[str]) -> list[str]:
 
 def _shares_weight(model: nn.Module, linear: nn.Linear) -> bool:
     """Whether ``linear.weight`` is also used by another module (weight tying)."""
-    count = sum(1 for _, p in model.named_parameters(remove_duplicate=False)
-                if p is linear.weight)
+    count = sum(1 for _, p in model.named_parameters(remove_duplicate=False) if p is linear.weight)
     return count > 1
 
 
@@ -243,9 +254,12 @@ def apply_lora(
         )
 
     linear_names = _linear_names(model)
-    available = (f"available Linear modules: {', '.join(_short_names(linear_names))} "
-                 f"(full names like {linear_names[0]!r})" if linear_names
-                 else "the model has no nn.Linear modules")
+    available = (
+        f"available Linear modules: {', '.join(_short_names(linear_names))} "
+        f"(full names like {linear_names[0]!r})"
+        if linear_names
+        else "the model has no nn.Linear modules"
+    )
     modules = dict(model.named_modules())
     chosen: list[str] = []
     for target in targets:
@@ -277,8 +291,9 @@ def apply_lora(
 
     model.requires_grad_(False)
     for name in chosen:
-        _set_submodule(model, name, LoRALinear(modules[name], r=r, alpha=alpha,
-                                               dropout=dropout, init=init))
+        _set_submodule(
+            model, name, LoRALinear(modules[name], r=r, alpha=alpha, dropout=dropout, init=init)
+        )
     for p in lora_parameters(model):
         p.requires_grad_(True)
     return model
@@ -308,8 +323,3 @@ def merge_lora(model: nn.Module) -> nn.Module:
     for name, layer in list(lora_layers(model).items()):
         _set_submodule(model, name, layer.merge())
     return model
-
-
-def count_trainable(model: nn.Module) -> int:
-    """Number of parameters with ``requires_grad=True`` (a tied matrix counted once)."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -24,43 +24,23 @@ Shapes: ``ids`` and ``labels`` batches are ``(B, T)``; logits ``(B, T, V)``.
 from __future__ import annotations
 
 import dataclasses
-import math
 import string
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Sequence
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gptlab.generate import apply_repetition_penalty
-
-__all__ = [
-    "DEFAULT_TEMPLATE",
-    "CHAT_TEMPLATE",
-    "END_OF_RESPONSE",
-    "IGNORE_INDEX",
-    "check_template",
-    "format_prompt",
-    "format_example",
-    "encode_example",
-    "collate",
-    "sft_loss",
-    "response_loss",
-    "response_loss_by_task",
-    "SFTConfig",
-    "set_dropout",
-    "finetune",
-    "generate_response",
-    "generate_responses",
-    "normalize_answer",
-    "exact_match",
-    "accuracy_by_task",
-]
+from gptlab.generate import generate
+from gptlab.metrics import exact_match
+from gptlab.train import check_lr, configure_optimizer, lr_schedule, train_loop
 
 #: Instruction / input / response sections. ``{response}`` must come last.
-DEFAULT_TEMPLATE = "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{response}"
+DEFAULT_TEMPLATE = (
+    "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{response}"
+)
 #: One chat turn: the user's message and the reply (the instruction is not shown).
 CHAT_TEMPLATE = "User: {input}\nBot: {response}"
 #: Appended to every response; generation stops when the model writes it.
@@ -88,30 +68,40 @@ def check_template(template: str) -> tuple[str, ...]:
     try:
         parsed = list(string.Formatter().parse(template))
     except ValueError as exc:
-        raise ValueError(f"The template is not a valid format string ({exc}); write literal "
-                         "braces as '{{' and '}}'.") from exc
+        raise ValueError(
+            f"The template is not a valid format string ({exc}); write literal "
+            "braces as '{{' and '}}'."
+        ) from exc
     names = [name for _, name, _, _ in parsed if name is not None]
     unknown = [n for n in names if n not in _FIELDS]
     if unknown:
-        raise ValueError(f"The template uses unknown field(s) {unknown}; the fields are "
-                         f"{{instruction}}, {{input}} and {{response}}.")
+        raise ValueError(
+            f"The template uses unknown field(s) {unknown}; the fields are "
+            f"{{instruction}}, {{input}} and {{response}}."
+        )
     if names.count("response") != 1:
         raise ValueError(
             "The template must contain the field {response} exactly once (it marks where the "
-            f"answer goes and where the prompt ends); it has it {names.count('response')} times.")
+            f"answer goes and where the prompt ends); it has it {names.count('response')} times."
+        )
     if not template.endswith("{response}"):
-        raise ValueError("The template must end with {response}: the response is the last "
-                         "thing the model writes (the end-of-response marker is added after it).")
+        raise ValueError(
+            "The template must end with {response}: the response is the last "
+            "thing the model writes (the end-of-response marker is added after it)."
+        )
     return tuple(n for n in names if n != "response")
 
 
 def _field(example: dict, name: str) -> str:
     if not isinstance(example, dict):
-        raise ValueError(f"An example must be a dict with keys {_FIELDS}, got "
-                         f"{type(example).__name__}.")
+        raise ValueError(
+            f"An example must be a dict with keys {_FIELDS}, got {type(example).__name__}."
+        )
     if name not in example:
-        raise ValueError(f"The example has no {name!r} key (keys: {sorted(example)}); every "
-                         f"example needs 'instruction', 'input' and 'response'.")
+        raise ValueError(
+            f"The example has no {name!r} key (keys: {sorted(example)}); every "
+            f"example needs 'instruction', 'input' and 'response'."
+        )
     value = example[name]
     if not isinstance(value, str):
         raise ValueError(f"example[{name!r}] must be a string, got {type(value).__name__}.")
@@ -135,8 +125,13 @@ def format_example(example: dict, template: str = DEFAULT_TEMPLATE) -> str:
 # ---------------------------------------------------------------------------------------
 
 
-def encode_example(example: dict, tokenizer, block_size: int, template: str = DEFAULT_TEMPLATE,
-                   truncate: bool = False) -> tuple[list[int], list[int]]:
+def encode_example(
+    example: dict,
+    tokenizer,
+    block_size: int,
+    template: str = DEFAULT_TEMPLATE,
+    truncate: bool = False,
+) -> tuple[list[int], list[int]]:
     """Token ids and labels of one example: ``(ids, labels)``, two lists of equal length.
 
     ``ids`` is ``encode(prompt) + encode(response + END_OF_RESPONSE)``: the two parts are
@@ -159,19 +154,23 @@ def encode_example(example: dict, tokenizer, block_size: int, template: str = DE
             raise ValueError(
                 f"The example has {total} tokens ({len(prompt_ids)} prompt + "
                 f"{len(response_ids)} response) but block_size is {block_size}. Shorten the "
-                "input, or pass truncate=True to drop prompt tokens from the left.")
+                "input, or pass truncate=True to drop prompt tokens from the left."
+            )
         keep = block_size - len(response_ids)
         if keep < 1:
             raise ValueError(
                 f"The response alone has {len(response_ids)} tokens, which leaves no room for "
-                f"the prompt in block_size {block_size}; shorten the response.")
+                f"the prompt in block_size {block_size}; shorten the response."
+            )
         prompt_ids = prompt_ids[-keep:]
     ids = prompt_ids + response_ids
     labels = [IGNORE_INDEX] * len(prompt_ids) + response_ids
     return ids, labels
 
 
-def collate(batch: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -> tuple[Tensor, Tensor]:
+def collate(
+    batch: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int
+) -> tuple[Tensor, Tensor]:
     """Pad a list of ``(ids, labels)`` on the right into two ``(B, T)`` long tensors.
 
     ``T`` is the longest sequence in the batch. ``ids`` are padded with ``pad_id`` (any
@@ -185,8 +184,10 @@ def collate(batch: Sequence[tuple[Sequence[int], Sequence[int]]], pad_id: int) -
     labels_out = torch.full((len(batch), T), IGNORE_INDEX, dtype=torch.long)
     for b, (ids, labels) in enumerate(batch):
         if len(ids) != len(labels):
-            raise ValueError(f"Example {b}: ids has {len(ids)} tokens but labels has "
-                             f"{len(labels)}; they must line up one to one.")
+            raise ValueError(
+                f"Example {b}: ids has {len(ids)} tokens but labels has "
+                f"{len(labels)}; they must line up one to one."
+            )
         if len(ids) == 0:
             raise ValueError(f"Example {b} has no tokens.")
         ids_out[b, : len(ids)] = torch.as_tensor(ids, dtype=torch.long)
@@ -202,27 +203,42 @@ def sft_loss(model, ids: Tensor, labels: Tensor, reduction: str = "mean") -> Ten
     skipped. ``reduction="sum"`` returns the total instead of the mean.
     """
     if ids.shape != labels.shape or ids.dim() != 2:
-        raise ValueError(f"ids and labels must both be (B, T); got {tuple(ids.shape)} and "
-                         f"{tuple(labels.shape)}.")
+        raise ValueError(
+            f"ids and labels must both be (B, T); got {tuple(ids.shape)} and {tuple(labels.shape)}."
+        )
     targets = labels[:, 1:]
     if not bool((targets != IGNORE_INDEX).any()):
-        raise ValueError("No label in the batch is scored (all are -100): the loss would be "
-                         "0/0. Check that the examples have responses.")
+        raise ValueError(
+            "No label in the batch is scored (all are -100): the loss would be "
+            "0/0. Check that the examples have responses."
+        )
     logits, _ = model(ids[:, :-1])  # (B, T-1, V)
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1),
-                           ignore_index=IGNORE_INDEX, reduction=reduction)
+    return F.cross_entropy(
+        logits.reshape(-1, logits.size(-1)),
+        targets.reshape(-1),
+        ignore_index=IGNORE_INDEX,
+        reduction=reduction,
+    )
 
 
-def _encode_all(examples: Sequence[dict], tokenizer, block_size: int, template: str,
-                truncate: bool) -> list[tuple[list[int], list[int]]]:
+def _encode_all(
+    examples: Sequence[dict], tokenizer, block_size: int, template: str, truncate: bool
+) -> list[tuple[list[int], list[int]]]:
     if len(examples) == 0:
         raise ValueError("The dataset is empty: give at least one example.")
     return [encode_example(ex, tokenizer, block_size, template, truncate) for ex in examples]
 
 
 @torch.no_grad()
-def _response_nll(model, tokenizer, examples: Sequence[dict], batch_size: int, template: str,
-                  pad_id: int, truncate: bool) -> tuple[list[float], list[int]]:
+def _response_nll(
+    model,
+    tokenizer,
+    examples: Sequence[dict],
+    batch_size: int,
+    template: str,
+    pad_id: int,
+    truncate: bool,
+) -> tuple[list[float], list[int]]:
     """Summed response negative log-likelihood and response-token count of every example."""
     block_size = model.config.block_size
     encoded = _encode_all(examples, tokenizer, block_size, template, truncate)
@@ -237,8 +253,9 @@ def _response_nll(model, tokenizer, examples: Sequence[dict], batch_size: int, t
             ids, labels = ids.to(device), labels.to(device)
             logits, _ = model(ids[:, :-1])  # (B, T-1, V)
             targets = labels[:, 1:]  # (B, T-1)
-            nll = F.cross_entropy(logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX,
-                                  reduction="none")  # (B, T-1), 0 where ignored
+            nll = F.cross_entropy(
+                logits.transpose(1, 2), targets, ignore_index=IGNORE_INDEX, reduction="none"
+            )  # (B, T-1), 0 where ignored
             sums += nll.sum(dim=1).tolist()
             counts += (targets != IGNORE_INDEX).sum(dim=1).tolist()
     finally:
@@ -246,8 +263,15 @@ def _response_nll(model, tokenizer, examples: Sequence[dict], batch_size: int, t
     return sums, counts
 
 
-def response_loss(model, tokenizer, examples: Sequence[dict], batch_size: int = 32,
-                  template: str = DEFAULT_TEMPLATE, pad_id: int = 0, truncate: bool = False) -> float:
+def response_loss(
+    model,
+    tokenizer,
+    examples: Sequence[dict],
+    batch_size: int = 32,
+    template: str = DEFAULT_TEMPLATE,
+    pad_id: int = 0,
+    truncate: bool = False,
+) -> float:
     """Mean cross-entropy over every response token of ``examples`` (nats per token).
 
     Each response token counts once, wherever it is, so long responses weigh more than short
@@ -257,13 +281,19 @@ def response_loss(model, tokenizer, examples: Sequence[dict], batch_size: int = 
     return sum(sums) / sum(counts)
 
 
-def response_loss_by_task(model, tokenizer, examples: Sequence[dict], batch_size: int = 32,
-                          template: str = DEFAULT_TEMPLATE, pad_id: int = 0,
-                          truncate: bool = False) -> dict[str, float]:
+def response_loss_by_task(
+    model,
+    tokenizer,
+    examples: Sequence[dict],
+    batch_size: int = 32,
+    template: str = DEFAULT_TEMPLATE,
+    pad_id: int = 0,
+    truncate: bool = False,
+) -> dict[str, float]:
     """:func:`response_loss` for each ``example["task"]`` and for ``"all"``, in one pass."""
     sums, counts = _response_nll(model, tokenizer, examples, batch_size, template, pad_id, truncate)
     totals: dict[str, list[float]] = {}
-    for ex, s, c in zip(examples, sums, counts):
+    for ex, s, c in zip(examples, sums, counts, strict=True):
         for key in (ex.get("task", "all"), "all") if ex.get("task", "all") != "all" else ("all",):
             acc = totals.setdefault(key, [0.0, 0])
             acc[0] += s
@@ -298,19 +328,12 @@ class SFTConfig:
         for name in ("steps", "batch_size"):
             if getattr(self, name) < 1:
                 raise ValueError(f"SFTConfig.{name} must be >= 1, got {getattr(self, name)}.")
-        if self.lr <= 0 or self.min_lr < 0:
-            raise ValueError(f"lr must be > 0 and min_lr >= 0, got {self.lr} and {self.min_lr}.")
+        check_lr(self.lr)
+        if not 0 <= self.min_lr <= self.lr:
+            raise ValueError(f"min_lr must be between 0 and lr = {self.lr}, got {self.min_lr}.")
         check_template(self.template)
         if self.dropout is not None and not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"SFTConfig.dropout must be in [0, 1) or None, got {self.dropout}.")
-
-    def lr_at(self, step: int) -> float:
-        """Linear warmup to ``lr``, then cosine decay to ``min_lr`` at ``steps``."""
-        if step < self.warmup_steps:
-            return self.lr * (step + 1) / self.warmup_steps
-        span = max(1, self.steps - self.warmup_steps)
-        progress = min(1.0, (step - self.warmup_steps) / span)
-        return self.min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (self.lr - self.min_lr)
 
 
 def set_dropout(model, p: float) -> None:
@@ -326,69 +349,100 @@ def set_dropout(model, p: float) -> None:
         model.config = dataclasses.replace(model.config, dropout=float(p))
 
 
-def _batches(n: int, batch_size: int, generator: torch.Generator) -> Iterable[list[int]]:
-    """Endless mini-batches of indices: shuffle, walk through, reshuffle (epochs)."""
-    while True:
-        order = torch.randperm(n, generator=generator).tolist()
-        for i in range(0, n - batch_size + 1 if n >= batch_size else 1, batch_size):
-            yield order[i : i + batch_size]
+def example_batches(
+    encoded: Sequence[tuple[list[int], list[int]]],
+    batch_size: int,
+    generator: torch.Generator,
+    pad_id: int = 0,
+) -> Callable[[], tuple[Tensor, Tensor]]:
+    """A ``get_batch`` for :func:`gptlab.train.train_loop`: shuffled epochs over ``encoded``
+    (pairs from :func:`encode_example`), each batch padded by :func:`collate` to ``(B, T)``.
+
+    Raises:
+        ValueError: ``batch_size`` is not positive or larger than the number of examples.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
+    if batch_size > len(encoded):
+        raise ValueError(
+            f"batch_size {batch_size} is larger than the {len(encoded)} training "
+            "examples; use a smaller batch or more examples."
+        )
+    order: list[int] = []
+
+    def get_batch() -> tuple[Tensor, Tensor]:
+        if len(order) < batch_size:  # a new epoch: reshuffle (the tail of the last is dropped)
+            order[:] = torch.randperm(len(encoded), generator=generator).tolist()
+        rows, order[:batch_size] = order[:batch_size], []
+        return collate([encoded[i] for i in rows], pad_id)
+
+    return get_batch
 
 
-def finetune(model, tokenizer, train_examples: Sequence[dict], config: SFTConfig | None = None,
-             eval_examples: Sequence[dict] | None = None,
-             on_step: Callable[[dict], None] | None = None) -> list[dict]:
-    """Fine-tune ``model`` in place on ``train_examples`` with the response-only loss.
+def finetune(
+    model,
+    tokenizer,
+    train_examples: Sequence[dict],
+    config: SFTConfig | None = None,
+    eval_examples: Sequence[dict] | None = None,
+    on_step: Callable[[dict], None] | None = None,
+) -> list[dict]:
+    """Fine-tune ``model`` in place on ``train_examples`` with the response-only loss, using
+    the course's one loop (:func:`gptlab.train.train_loop`), optimizer and schedule.
 
-    AdamW (decay on 2-D weights only), warmup + cosine learning rate, gradient clipping,
-    random mini-batches padded to their longest example. With ``config.dropout`` set, every
-    dropout of the model is set to it first (it stays so). Returns the history: one dict per
-    step (``step``, ``loss``, ``lr``, ``elapsed_s``), with ``eval_loss`` (response loss on
-    ``eval_examples``) added every ``eval_interval`` steps and at the end. ``on_step`` is
-    called with each history entry. The model is left in eval mode.
+    Batches come from :func:`example_batches` and the loss is :func:`sft_loss`. With
+    ``config.dropout`` set, every dropout of the model is set to it first (it stays so).
+    Returns the history: one dict per step (``step``, ``loss``, ``lr``, ``elapsed_s``), with
+    ``eval_loss`` (response loss on ``eval_examples``) every ``eval_interval`` steps and at
+    the end. ``on_step`` is called with each entry. The model is left in eval mode.
     """
     cfg = config or SFTConfig()
     if cfg.dropout is not None:
         set_dropout(model, cfg.dropout)
-    encoded = _encode_all(train_examples, tokenizer, model.config.block_size, cfg.template,
-                          cfg.truncate)
+    encoded = _encode_all(
+        train_examples, tokenizer, model.config.block_size, cfg.template, cfg.truncate
+    )
     if eval_examples is not None and len(eval_examples) == 0:
         raise ValueError("eval_examples is empty; pass None to skip evaluation.")
     device = next(model.parameters()).device
-    decay = [p for p in model.parameters() if p.requires_grad and p.dim() >= 2]
-    no_decay = [p for p in model.parameters() if p.requires_grad and p.dim() < 2]
-    if not decay and not no_decay:
-        raise ValueError("The model has no trainable parameters (all have requires_grad=False).")
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": cfg.weight_decay},
-         {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, betas=(0.9, 0.95))
-    generator = torch.Generator().manual_seed(cfg.seed)
-    batches = _batches(len(encoded), min(cfg.batch_size, len(encoded)), generator)
-    history: list[dict] = []
+    optimizer = configure_optimizer(model, cfg.lr, cfg.weight_decay)
+    get_batch = example_batches(
+        encoded, cfg.batch_size, torch.Generator().manual_seed(cfg.seed), cfg.pad_id
+    )
     start = time.perf_counter()
-    model.train()
-    for step in range(cfg.steps):
-        lr = cfg.lr_at(step)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
-        ids, labels = collate([encoded[i] for i in next(batches)], cfg.pad_id)
-        loss = sft_loss(model, ids.to(device), labels.to(device))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.grad_clip:
-            torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
-        optimizer.step()
-        entry = {"step": step + 1, "loss": loss.item(), "lr": lr,
-                 "elapsed_s": time.perf_counter() - start}
-        last = step + 1 == cfg.steps
-        if eval_examples is not None and ((cfg.eval_interval and (step + 1) % cfg.eval_interval == 0)
-                                          or last):
-            entry["eval_loss"] = response_loss(model, tokenizer, eval_examples,
-                                               template=cfg.template, pad_id=cfg.pad_id,
-                                               truncate=cfg.truncate)
-            model.train()
-        history.append(entry)
+
+    def loss_fn(m, batch: tuple[Tensor, Tensor]) -> Tensor:
+        return sft_loss(m, batch[0].to(device), batch[1].to(device))
+
+    def eval_fn(m) -> dict[str, float]:
+        return {
+            "eval_loss": response_loss(
+                m,
+                tokenizer,
+                eval_examples,
+                template=cfg.template,
+                pad_id=cfg.pad_id,
+                truncate=cfg.truncate,
+            )
+        }
+
+    def timed(record: dict) -> None:
+        record["elapsed_s"] = time.perf_counter() - start
         if on_step is not None:
-            on_step(entry)
+            on_step(record)
+
+    history = train_loop(
+        model,
+        get_batch,
+        loss_fn,
+        optimizer,
+        lambda s: lr_schedule(s, cfg.lr, cfg.warmup_steps, cfg.steps, cfg.min_lr),
+        cfg.steps,
+        grad_clip=cfg.grad_clip,
+        eval_fn=eval_fn if eval_examples is not None else None,
+        eval_every=cfg.eval_interval,
+        on_step=timed,
+    )
     model.eval()
     return history
 
@@ -404,11 +458,19 @@ def _cut(text: str) -> str:
 
 
 @torch.no_grad()
-def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 32,
-                       template: str = DEFAULT_TEMPLATE, temperature: float = 0.0,
-                       top_k: int | None = None, generator: torch.Generator | None = None,
-                       batch_size: int = 64, truncate: bool = True,
-                       repetition_penalty: float = 1.0) -> list[str]:
+def generate_responses(
+    model,
+    tokenizer,
+    examples: Sequence[dict],
+    max_new_tokens: int = 32,
+    template: str = DEFAULT_TEMPLATE,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    batch_size: int = 64,
+    truncate: bool = True,
+    repetition_penalty: float = 1.0,
+) -> list[str]:
     """Answer every example (greedy by default); returns the responses as strings.
 
     Prompts of equal token length are generated together as one batch (no padding needed).
@@ -416,13 +478,15 @@ def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_token
     the model never writes it), stripped. The answer may not run past the context: at most
     ``min(max_new_tokens, block_size - prompt length)`` tokens are generated. A prompt of
     ``block_size`` tokens or more loses tokens from the left (``truncate=True``) or raises.
-    ``repetition_penalty`` > 1 makes tokens the answer already contains less likely (the
-    prompt's tokens are not penalised, so names can still be copied from the input).
+    ``repetition_penalty`` > 1 makes tokens already in the sequence (prompt included) less
+    likely. Decoding is :func:`gptlab.generate.generate`, stopping at the marker's tokens.
     """
     if len(examples) == 0:
         return []
     if repetition_penalty <= 0:
-        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}.")
+        raise ValueError(
+            f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}."
+        )
     if max_new_tokens < 1:
         raise ValueError(f"max_new_tokens must be >= 1, got {max_new_tokens}.")
     block_size = model.config.block_size
@@ -431,91 +495,68 @@ def generate_responses(model, tokenizer, examples: Sequence[dict], max_new_token
         ids = list(tokenizer.encode(format_prompt(ex, template)))
         if len(ids) >= block_size:
             if not truncate:
-                raise ValueError(f"A prompt has {len(ids)} tokens, which leaves no room for an "
-                                 f"answer in block_size {block_size}. Pass truncate=True or "
-                                 "shorten it.")
-            ids = ids[-(block_size - 1):]
+                raise ValueError(
+                    f"A prompt has {len(ids)} tokens, which leaves no room for an "
+                    f"answer in block_size {block_size}. Pass truncate=True or "
+                    "shorten it."
+                )
+            ids = ids[-(block_size - 1) :]
         prompts.append(ids)
     groups: dict[int, list[int]] = {}
     for i, ids in enumerate(prompts):
         groups.setdefault(len(ids), []).append(i)
 
-    was_training = model.training
-    model.eval()
     device = next(model.parameters()).device
+    stop = [tokenizer.encode(END_OF_RESPONSE)]
     answers: list[str] = [""] * len(examples)
-    try:
-        for length in sorted(groups):
-            members = groups[length]
-            for s in range(0, len(members), batch_size):
-                rows = members[s : s + batch_size]
-                idx = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)
-                n_new = min(max_new_tokens, block_size - length)
-                texts = _decode_loop(model, tokenizer, idx, n_new, temperature, top_k, generator,
-                                     repetition_penalty)
-                for i, text in zip(rows, texts):
-                    answers[i] = _cut(text)
-    finally:
-        model.train(was_training)
+    for length in sorted(groups):
+        members = groups[length]
+        for s in range(0, len(members), batch_size):
+            rows = members[s : s + batch_size]
+            idx = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)
+            out = generate(
+                model,
+                idx,
+                min(max_new_tokens, block_size - length),
+                temperature=temperature,
+                top_k=top_k,
+                generator=generator,
+                repetition_penalty=repetition_penalty,
+                stop=stop,
+            )
+            for i, row in zip(rows, out[:, length:].tolist(), strict=True):
+                answers[i] = _cut(tokenizer.decode(row))
     return answers
 
 
-def _decode_loop(model, tokenizer, idx: Tensor, max_new_tokens: int, temperature: float,
-                 top_k: int | None, generator: torch.Generator | None,
-                 repetition_penalty: float = 1.0) -> list[str]:
-    """Extend ``idx`` (B, T) with a KV cache until every row has written the end marker."""
-    B = idx.size(0)
-    new: list[list[int]] = [[] for _ in range(B)]
-    done = [False] * B
-    generated = idx[:, :0]  # (B, 0): every row's new tokens, kept even after its marker
-    logits, _, cache = model(idx, use_cache=True)
-    for step in range(max_new_tokens):
-        last = logits[:, -1, :].float()  # (B, V)
-        if repetition_penalty != 1.0 and step > 0:
-            last = apply_repetition_penalty(last, generated, repetition_penalty)
-        if temperature == 0:
-            next_id = last.argmax(dim=-1, keepdim=True)  # (B, 1)
-        else:
-            last = last / temperature
-            if top_k is not None:
-                kth = torch.topk(last, min(top_k, last.size(-1)), dim=-1).values[:, -1:]
-                last = last.masked_fill(last < kth, float("-inf"))
-            next_id = torch.multinomial(torch.softmax(last, dim=-1), 1, generator=generator)
-        generated = torch.cat([generated, next_id], dim=1)  # (B, step + 1)
-        for b in range(B):
-            if not done[b]:
-                new[b].append(int(next_id[b]))
-                if END_OF_RESPONSE in tokenizer.decode(new[b]):
-                    done[b] = True
-        if all(done) or step + 1 == max_new_tokens:
-            break
-        logits, _, cache = model(next_id, past_kvs=cache, use_cache=True)
-    return [tokenizer.decode(ids) for ids in new]
-
-
-def generate_response(model, tokenizer, example: dict, max_new_tokens: int = 32,
-                      template: str = DEFAULT_TEMPLATE, temperature: float = 0.0,
-                      top_k: int | None = None, generator: torch.Generator | None = None,
-                      repetition_penalty: float = 1.0) -> str:
+def generate_response(
+    model,
+    tokenizer,
+    example: dict,
+    max_new_tokens: int = 32,
+    template: str = DEFAULT_TEMPLATE,
+    temperature: float = 0.0,
+    top_k: int | None = None,
+    generator: torch.Generator | None = None,
+    repetition_penalty: float = 1.0,
+) -> str:
     """The model's answer to one example (its ``"response"``, if any, is not used).
 
     Greedy by default; ``temperature > 0`` samples (with ``top_k`` and ``generator`` when
-    given) and ``repetition_penalty`` discourages repeating the answer's own tokens. Stops at
+    given) and ``repetition_penalty`` discourages repeating tokens. Stops at
     :data:`END_OF_RESPONSE` and returns the text before it, stripped.
     """
-    return generate_responses(model, tokenizer, [example], max_new_tokens, template,
-                              temperature, top_k, generator,
-                              repetition_penalty=repetition_penalty)[0]
-
-
-def normalize_answer(text: str) -> str:
-    """Case-folded, white space collapsed, punctuation stripped at both ends."""
-    return " ".join(text.split()).casefold().strip(" .,;:!?'\"-")
-
-
-def exact_match(prediction: str, reference: str) -> bool:
-    """Whether two answers agree after :func:`normalize_answer`."""
-    return normalize_answer(prediction) == normalize_answer(reference)
+    return generate_responses(
+        model,
+        tokenizer,
+        [example],
+        max_new_tokens,
+        template,
+        temperature,
+        top_k,
+        generator,
+        repetition_penalty=repetition_penalty,
+    )[0]
 
 
 def accuracy_by_task(examples: Sequence[dict], predictions: Sequence[str]) -> dict[str, float]:
@@ -523,7 +564,7 @@ def accuracy_by_task(examples: Sequence[dict], predictions: Sequence[str]) -> di
     if len(examples) != len(predictions):
         raise ValueError(f"{len(examples)} examples but {len(predictions)} predictions.")
     hits: dict[str, list[bool]] = {}
-    for ex, pred in zip(examples, predictions):
+    for ex, pred in zip(examples, predictions, strict=True):
         ok = exact_match(pred, ex["response"])
         hits.setdefault(ex.get("task", "all"), []).append(ok)
         if ex.get("task", "all") != "all":

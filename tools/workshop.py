@@ -1,4 +1,11 @@
-"""Workshop helpers: the learner edition of the notebooks, without solutions.
+"""Authoring tool: the learner edition of the notebooks (without solutions), and alt text.
+
+Not part of the ``gptlab`` package that learners import; run it from the repository root::
+
+    python tools/workshop.py learner [--src notebooks] [--dest learner] [--force]
+    python tools/workshop.py learner-site [--out _build/learner-html]
+    python tools/workshop.py tag-solutions [NOTEBOOK ...]
+    python tools/workshop.py alt-text [NOTEBOOK ...]
 
 In the course notebooks an exercise is a run of cells::
 
@@ -25,14 +32,11 @@ notebook with the solutions taken out:
 The same code processes every ``notebooks/NN_slug.ipynb``: a new chapter needs nothing
 here, only the conventions above. :func:`tag_solution_cells` adds the ``solution`` tag
 that marks solution cells for tools (Jupyter's cell tags, nbconvert's TagRemovePreprocessor).
-
-Command line: ``gptlab workshop learner [--src notebooks] [--dest learner] [--force]``,
-``gptlab workshop learner-site``, ``gptlab workshop tag-solutions`` and
-``gptlab workshop alt-text`` (:func:`describe_figures`).
 """
 
 from __future__ import annotations
 
+import argparse
 import copy
 import re
 import shutil
@@ -52,7 +56,10 @@ PROSE_PLACEHOLDER = "(solution in the instructor edition)"
 #   :class: dropdown                          ```
 #   ```
 _START = re.compile(
-    r"^(?P<fence>`{3,}|:{3,})\{solution-start\}[^\n]*\n(?:[ \t]*:[\w-]+:[^\n]*\n)*(?P=fence)[ \t]*$", re.M)
+    r"^(?P<fence>`{3,}|:{3,})\{solution-start\}[^\n]*\n"
+    r"(?:[ \t]*:[\w-]+:[^\n]*\n)*(?P=fence)[ \t]*$",
+    re.M,
+)
 _END = re.compile(r"^(?P<fence>`{3,}|:{3,})\{solution-end\}[^\n]*\n(?P=fence)[ \t]*$", re.M)
 _CHECK_CALL = re.compile(r"^(?P<call>(?P<obj>[A-Za-z_][\w.]*)\.check\(.*\))\s*;?\s*$")
 
@@ -68,9 +75,11 @@ class LearnerReport:
     check_cells_guarded: int = 0
 
     def __str__(self) -> str:
-        return (f"Learner edition in {self.dest}: {len(self.notebooks)} notebooks, "
-                f"{self.solutions_removed} solution cells and {self.written_solutions_removed} "
-                f"written solutions removed, {self.check_cells_guarded} check cells guarded.")
+        return (
+            f"Learner edition in {self.dest}: {len(self.notebooks)} notebooks, "
+            f"{self.solutions_removed} solution cells and {self.written_solutions_removed} "
+            f"written solutions removed, {self.check_cells_guarded} check cells guarded."
+        )
 
 
 def _source(cell) -> str:
@@ -90,7 +99,7 @@ def _markers(text: str) -> list[tuple[int, int, str]]:
 
 
 def solution_regions(nb) -> list[list[int]]:
-    """For each gated solution, the indices of the cells it touches (first and last hold the markers)."""
+    """For each gated solution, the indices of the cells it touches (first and last: markers)."""
     regions, current = [], None
     for i, cell in enumerate(nb.cells):
         if cell.cell_type == "markdown":
@@ -133,8 +142,20 @@ _IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
 _MARKUP = re.compile(r"\{[a-z:-]+\}`([^`<]*?)(?:\s*<[^>`]*>)?`|`([^`]*)`|\*\*?|\$")
 
 
-_TEX = {r"\approx": "≈", r"\tau": "τ", r"\alpha": "α", r"\sqrt": "sqrt", r"\ln": "ln", r"\log": "log",
-        r"\times": "×", r"\cdot": "·", r"\le": "≤", r"\ge": "≥", r"\to": "→", r"\infty": "∞"}
+_TEX = {
+    r"\approx": "≈",
+    r"\tau": "τ",
+    r"\alpha": "α",
+    r"\sqrt": "sqrt",
+    r"\ln": "ln",
+    r"\log": "log",
+    r"\times": "×",
+    r"\cdot": "·",
+    r"\le": "≤",
+    r"\ge": "≥",
+    r"\to": "→",
+    r"\infty": "∞",
+}
 
 
 def _plain(text: str) -> str:
@@ -153,9 +174,10 @@ def figure_alt_text(nb, index: int, limit: int = 250) -> str | None:
     """
     cell = nb.cells[index]
     if cell.cell_type != "code" or not any(
-            any(t in out.get("data", {}) for t in _IMAGE_TYPES) for out in cell.get("outputs", [])):
+        any(t in out.get("data", {}) for t in _IMAGE_TYPES) for out in cell.get("outputs", [])
+    ):
         return None
-    for later in nb.cells[index + 1:]:
+    for later in nb.cells[index + 1 :]:
         if later.cell_type == "markdown":
             text = _plain(re.split(r"^#+ ", later.source, maxsplit=1, flags=re.M)[0])
             if text:
@@ -163,7 +185,11 @@ def figure_alt_text(nb, index: int, limit: int = 250) -> str | None:
                 sentence = sentences[0]
                 if len(sentence) < 60 and len(sentences) > 1:  # too short to describe a figure
                     sentence += " " + sentences[1]
-                return sentence if len(sentence) <= limit else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+                return (
+                    sentence
+                    if len(sentence) <= limit
+                    else sentence[: limit - 1].rsplit(" ", 1)[0] + "…"
+                )
             break
     return "Figure: " + (_first_line(cell) or "plot").lstrip("# ")
 
@@ -193,7 +219,7 @@ def describe_figures(path: str | Path) -> int:
 
 def _hint_call(nb, after: int) -> str | None:
     """The ``chNN.name.hint()`` call matching the first check cell after cell ``after``."""
-    for cell in nb.cells[after + 1:after + 4]:
+    for cell in nb.cells[after + 1 : after + 4]:
         if cell.cell_type != "code":
             continue
         for line in _source(cell).splitlines():
@@ -204,8 +230,10 @@ def _hint_call(nb, after: int) -> str | None:
 
 
 def _placeholder_code(hint: str | None) -> str:
-    lines = ["# The solution is not part of the learner edition.",
-             "# Write your answer in the exercise cell above, run it, then run the check cell below."]
+    lines = [
+        "# The solution is not part of the learner edition.",
+        "# Write your answer in the exercise cell above, run it, then run the check cell below.",
+    ]
     if hint:
         lines.append(f"# Stuck? Run {hint} for a hint.")
     else:
@@ -220,11 +248,11 @@ def _guard_check_cell(source: str) -> str | None:
         m = _CHECK_CALL.match(line)  # at top level only (no indentation)
         if not m:
             continue
-        rest = lines[i + 1:]
-        if not any(l.strip() for l in rest):
+        rest = lines[i + 1 :]
+        if not any(line.strip() for line in rest):
             return None
         guarded = [f"if {m.group('call')}:  # the lines below run once your answer passes"]
-        guarded += [("    " + l) if l.strip() else l for l in rest]
+        guarded += [("    " + line) if line.strip() else line for line in rest]
         return "\n".join(lines[:i] + guarded)
     return None
 
@@ -321,7 +349,7 @@ def learner_notebook(nb, keep_outputs: bool = False, remove_blocks: bool = False
 README = """# gptlab: learner edition
 
 These are the course notebooks with the exercise solutions taken out. They were made by
-`gptlab workshop learner` (`make learner` in the repository) from the notebooks in
+`python tools/workshop.py learner` (`make learner` in the repository) from the notebooks in
 `{src}`, which stay the instructor edition. Running the command again replaces these
 files only when given `--force`, so your answers here are not overwritten by accident.
 
@@ -346,9 +374,15 @@ Notebooks:
 """
 
 
-def make_learner_edition(src: str | Path = "notebooks", dest: str | Path = "learner", *,
-                         keep_outputs: bool = False, readme: bool = True,
-                         force: bool = False, remove_blocks: bool = False) -> LearnerReport:
+def make_learner_edition(
+    src: str | Path = "notebooks",
+    dest: str | Path = "learner",
+    *,
+    keep_outputs: bool = False,
+    readme: bool = True,
+    force: bool = False,
+    remove_blocks: bool = False,
+) -> LearnerReport:
     """Write the learner edition of every ``NN_slug.ipynb`` in ``src`` into ``dest``.
 
     ``dest`` must not be ``src``. Notebooks already in ``dest`` (perhaps holding a learner's
@@ -359,22 +393,28 @@ def make_learner_edition(src: str | Path = "notebooks", dest: str | Path = "lear
     ``remove_blocks`` is passed to :func:`learner_notebook`.
     """
     src, dest = Path(src), Path(dest)
-    notebooks = sorted(p for p in src.glob("*.ipynb") if re.fullmatch(r"\d\d_[\w-]+\.ipynb", p.name))
+    notebooks = sorted(
+        p for p in src.glob("*.ipynb") if re.fullmatch(r"\d\d_[\w-]+\.ipynb", p.name)
+    )
     if not notebooks:
         raise FileNotFoundError(f"no NN_slug.ipynb notebooks in {src}")
     if dest.resolve() == src.resolve():
         raise ValueError("the learner edition must go to a different folder than the notebooks")
     existing = sorted(dest.glob("*.ipynb")) if dest.exists() else []
     if existing and not force:
-        raise FileExistsError(f"{dest} already holds {len(existing)} notebooks (a learner's answers?): "
-                              "remove the folder or pass --force to replace them")
+        raise FileExistsError(
+            f"{dest} already holds {len(existing)} notebooks (a learner's answers?): "
+            "remove the folder or pass --force to replace them"
+        )
     dest.mkdir(parents=True, exist_ok=True)
     for old in existing:
         old.unlink()
     report = LearnerReport(dest=dest)
     for path in notebooks:
         nb = nbformat.read(path, as_version=4)
-        learner, counts = learner_notebook(nb, keep_outputs=keep_outputs, remove_blocks=remove_blocks)
+        learner, counts = learner_notebook(
+            nb, keep_outputs=keep_outputs, remove_blocks=remove_blocks
+        )
         out = dest / path.name
         nbformat.write(learner, out)
         report.notebooks.append(out)
@@ -383,13 +423,19 @@ def make_learner_edition(src: str | Path = "notebooks", dest: str | Path = "lear
         report.check_cells_guarded += counts["guarded"]
     if readme:
         listing = "\n".join(f"- `{p.name}`" for p in report.notebooks)
-        (dest / "README.md").write_text(README.format(src=src.as_posix(), dest=dest.as_posix(), listing=listing),
-                                        encoding="utf-8")
+        (dest / "README.md").write_text(
+            README.format(src=src.as_posix(), dest=dest.as_posix(), listing=listing),
+            encoding="utf-8",
+        )
     return report
 
 
-def build_learner_site(root: str | Path = ".", out: str | Path = "_build/learner-html",
-                       config: str = "_config_learner.yml", quiet: bool = False) -> Path:
+def build_learner_site(
+    root: str | Path = ".",
+    out: str | Path = "_build/learner-html",
+    config: str = "_config_learner.yml",
+    quiet: bool = False,
+) -> Path:
     """Build the website from the learner edition (solutions hidden) into ``out``.
 
     Stages ``_toc.yml``, ``book/`` and learner notebooks (outputs kept except in exercise
@@ -406,12 +452,26 @@ def build_learner_site(root: str | Path = ".", out: str | Path = "_build/learner
     stage.mkdir(parents=True)
     shutil.copy2(root / "_toc.yml", stage / "_toc.yml")
     shutil.copytree(root / "book", stage / "book")
-    make_learner_edition(root / "notebooks", stage / "notebooks", keep_outputs=True, readme=False, force=True,
-                         remove_blocks=True)
+    make_learner_edition(
+        root / "notebooks",
+        stage / "notebooks",
+        keep_outputs=True,
+        readme=False,
+        force=True,
+        remove_blocks=True,
+    )
     jb = Path(sys.executable).with_name("jupyter-book")
-    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(stage),
-           "--config", str(root / config), "--path-output", str(stage),
-           "--warningiserror", "--keep-going"]
+    cmd = [
+        str(jb) if jb.exists() else "jupyter-book",
+        "build",
+        str(stage),
+        "--config",
+        str(root / config),
+        "--path-output",
+        str(stage),
+        "--warningiserror",
+        "--keep-going",
+    ]
     result = subprocess.run(cmd, capture_output=quiet, text=True)
     if result.returncode != 0:
         detail = (result.stdout or "") + (result.stderr or "") if quiet else ""
@@ -421,3 +481,45 @@ def build_learner_site(root: str | Path = ".", out: str | Path = "_build/learner
         shutil.rmtree(out)
     shutil.copytree(stage / "_build" / "html", out)
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The command line (see the module docstring); returns the exit status."""
+    parser = argparse.ArgumentParser(prog="tools/workshop.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    p = sub.add_parser("learner", help="copy the notebooks without solutions or outputs")
+    p.add_argument("--src", default="notebooks", help="course notebooks (default: notebooks)")
+    p.add_argument("--dest", default="learner", help="where to write them (default: learner)")
+    p.add_argument("--force", action="store_true", help="replace notebooks already in --dest")
+    p = sub.add_parser("learner-site", help="build the website from the learner edition")
+    p.add_argument("--out", default="_build/learner-html", help="default: _build/learner-html")
+    for action, text in [
+        ("tag-solutions", "add the `solution` tag to solution cells"),
+        ("alt-text", "describe each figure from the sentence under it"),
+    ]:
+        p = sub.add_parser(action, help=text)
+        p.add_argument("notebooks", nargs="*", help="default: every notebook in --src")
+        p.add_argument("--src", default="notebooks", help="default: notebooks")
+    args = parser.parse_args(argv)
+    try:
+        if args.action == "learner":
+            print(make_learner_edition(args.src, args.dest, force=args.force))
+        elif args.action == "learner-site":
+            out = build_learner_site(".", args.out)
+            print(f"Learner website (solutions hidden) in {out}/index.html")
+        else:
+            for path in args.notebooks or sorted(Path(args.src).glob("*.ipynb")):
+                if args.action == "alt-text":
+                    n = describe_figures(path)
+                    print(f"{path}: alt text added to {n} figure cell{'s' if n != 1 else ''}")
+                else:
+                    n = tag_solution_cells(path)
+                    print(f"{path}: {n} solution cell{'s' if n != 1 else ''} tagged")
+    except (OSError, ValueError, RuntimeError) as exc:
+        print(f"workshop: error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
