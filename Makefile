@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # ruff (lint, then formatting) over the code, then pytest over the unit tests (which also
 # build the site and check it in Chromium) and nbval over every notebook (a cell that raises
 # fails the run). Settings for ruff are in pyproject.toml.
-LINT_CMD = $(BIN)/ruff check gptlab tools tests && $(BIN)/ruff format --check gptlab tools tests
+LINT_CMD = $(BIN)/ruff check gptlab tools tests conftest.py && $(BIN)/ruff format --check gptlab tools tests conftest.py
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 

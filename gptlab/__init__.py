@@ -53,45 +53,19 @@ _SUBMODULES = {
 }  # fmt: skip
 
 
-def doctor(**kwargs: Any):
-    """Run the setup check and print one line per item (see :func:`gptlab.checkup.doctor`)."""
-    from gptlab.checkup import doctor as _doctor
-
-    return _doctor(**kwargs)
-
-
-def pretrained(name: str = "shakespeare", device: str = "cpu"):
-    """A shipped reference model as ``(model, tokenizer)`` (see :mod:`gptlab.reference`)."""
-    from gptlab.reference import pretrained as _pretrained
-
-    return _pretrained(name, device)
-
-
-def seed_everything(seed: int = 1337):
-    """Seed Python, NumPy and PyTorch (see :func:`gptlab.utils.seed_everything`)."""
-    from gptlab.utils import seed_everything as _seed
-
-    return _seed(seed)
-
-
-def get_device(preference: str | None = None):
-    """CUDA, then MPS, then CPU, unless told otherwise (see :func:`gptlab.utils.get_device`)."""
-    from gptlab.utils import get_device as _get_device
-
-    return _get_device(preference)
+# Top-level helpers, loaded on first use: name -> module that holds it.
+_FUNCTIONS = {
+    "doctor": "checkup", "pretrained": "reference",
+    "seed_everything": "utils", "get_device": "utils",
+}  # fmt: skip
 
 
 def __getattr__(name: str) -> Any:
     if name in _SUBMODULES:
         return importlib.import_module(f"gptlab.{name}")
+    if name in _FUNCTIONS:
+        return getattr(importlib.import_module(f"gptlab.{_FUNCTIONS[name]}"), name)
     raise AttributeError(f"module 'gptlab' has no attribute {name!r}")
 
 
-__all__ = [
-    "__version__",
-    "doctor",
-    "get_device",
-    "pretrained",
-    "seed_everything",
-    *sorted(_SUBMODULES),
-]
+__all__ = ["__version__", *sorted(_FUNCTIONS), *sorted(_SUBMODULES)]

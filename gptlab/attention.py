@@ -1,12 +1,5 @@
-"""Scaled dot-product attention, causal multi-head self-attention and the KV cache.
-
-Shape letters: ``B`` batch, ``T`` tokens (``Tq`` / ``Tk`` for queries / keys), ``C`` channels
-(``n_embd``), ``nh`` heads, ``hs`` head size ``C // nh``.
-
-:func:`scaled_dot_product_attention` writes the maths out step by step (chapter 03);
-:class:`MultiHeadAttention` calls PyTorch's fused kernel for speed, and its
-:meth:`~MultiHeadAttention.forward_loop` recomputes it one head at a time with the readable
-version (chapter 04). :class:`KVCache` stores keys and values for generation (chapter 08).
+"""Scaled dot-product attention (chapter 03), multi-head attention (04), the KV cache (08).
+Shapes: ``B`` batch, ``T`` tokens (``Tq``/``Tk``), ``C`` channels, ``nh`` heads, ``hs = C // nh``.
 """
 
 from __future__ import annotations
@@ -17,20 +10,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-__all__ = [
-    "KVCache",
-    "MultiHeadAttention",
-    "causal_mask",
-    "check_head_count",
-    "scaled_dot_product_attention",
-]
-
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
-    """The ``(T, T)`` bool mask in which position ``i`` may attend to ``j <= i`` (chapter 03).
-
-    ``True`` means "may attend", as in PyTorch's ``attn_mask``; the mask is lower triangular.
-    """
+    """The ``(T, T)`` lower-triangular bool mask: ``True`` where ``i`` may attend to ``j``."""
     if isinstance(T, bool) or not isinstance(T, int) or T < 0:
         raise ValueError(f"causal_mask needs a non-negative integer length, got T={T!r}.")
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
@@ -49,25 +31,6 @@ def check_head_count(n_embd: int, n_head: int) -> None:
         )
 
 
-def _check_mask(mask: Tensor, scores_shape: torch.Size) -> None:
-    """Raise ValueError unless ``mask`` is bool/float and broadcasts to ``scores_shape``."""
-    if mask.dtype != torch.bool and not mask.is_floating_point():
-        raise ValueError(
-            f"mask must be a bool tensor (True = may attend) or a float tensor (added to the "
-            f"scores), got dtype {mask.dtype}. Convert it with mask.bool() or mask.float()."
-        )
-    try:
-        ok = torch.broadcast_shapes(mask.shape, scores_shape) == scores_shape
-    except RuntimeError:
-        ok = False
-    if not ok:
-        raise ValueError(
-            f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores of "
-            f"shape {tuple(scores_shape)} (..., Tq, Tk). Give the mask the shape (Tq, Tk) or a "
-            f"shape that broadcasts to it, e.g. (B, 1, Tq, Tk)."
-        )
-
-
 def scaled_dot_product_attention(
     q: Tensor,
     k: Tensor,
@@ -79,28 +42,13 @@ def scaled_dot_product_attention(
     scale: float | None = None,
     return_weights: bool = False,
 ) -> Tensor | tuple[Tensor, Tensor]:
-    """Attention written out step by step: ``softmax(q @ k^T / sqrt(hs) + mask) @ v``.
+    """``softmax(q @ k^T * scale + mask) @ v`` step by step, as PyTorch's fused function.
 
-    The same as :func:`torch.nn.functional.scaled_dot_product_attention`, in plain PyTorch so
-    that scores and weights can be inspected (chapter 03).
-
-    Args:
-        q, k, v: queries ``(..., Tq, hs)``, keys ``(..., Tk, hs)``, values ``(..., Tk, hv)``.
-        mask: optional, broadcastable to ``(..., Tq, Tk)``: **bool** (``True`` = may attend)
-            or **float** (added to the scores, ``-inf`` blocks). A query row blocked
-            everywhere gets zero weights, as in PyTorch.
-        is_causal: apply the causal mask ``(Tq, Tk)``, aligned top left like PyTorch's (query
-            ``i`` sees keys ``0..i``); not together with ``mask``.
-        dropout_p: dropout on the weights (this function does not know ``model.eval()``).
-        scale: factor applied to ``q @ k^T``; default ``1 / sqrt(hs)``.
-        return_weights: also return the weights ``(..., Tq, Tk)`` (for heat maps).
-
-    Returns:
-        ``out`` ``(..., Tq, hv)``, or ``(out, weights)``.
-
-    Raises:
-        ValueError: head sizes of ``q`` and ``k`` differ, ``k`` and ``v`` have different
-            lengths, ``mask`` and ``is_causal`` are both given, or ``mask`` does not broadcast.
+    ``q`` ``(..., Tq, hs)``, ``k`` ``(..., Tk, hs)``, ``v`` ``(..., Tk, hv)`` -> ``(..., Tq, hv)``,
+    and the weights ``(..., Tq, Tk)`` with ``return_weights``. ``mask`` is bool (True = may
+    attend) or float (added), broadcast to ``(..., Tq, Tk)``; ``is_causal`` aligns top left;
+    a fully blocked row gets zero weights. ``scale`` defaults to ``1 / sqrt(hs)``. ValueError
+    for mismatched head sizes or lengths, both ``mask`` and ``is_causal``, or a bad mask.
     """
     if q.dim() < 2 or k.dim() < 2 or v.dim() < 2:
         raise ValueError(
@@ -109,9 +57,8 @@ def scaled_dot_product_attention(
         )
     if q.size(-1) != k.size(-1):
         raise ValueError(
-            f"head size mismatch: q has head size {q.size(-1)} but k has {k.size(-1)} "
-            f"(last dimensions of shapes {tuple(q.shape)} and {tuple(k.shape)}); queries and "
-            f"keys must have the same last dimension to be multiplied."
+            f"head size mismatch: q has head size {q.size(-1)} but k has {k.size(-1)} (shapes "
+            f"{tuple(q.shape)} and {tuple(k.shape)}); q @ k^T needs the same last dimension."
         )
     if k.size(-2) != v.size(-2):
         raise ValueError(
@@ -125,19 +72,30 @@ def scaled_dot_product_attention(
         )
 
     scale = 1.0 / math.sqrt(q.size(-1)) if scale is None else scale
-    # (..., Tq, hs) @ (..., hs, Tk) -> (..., Tq, Tk): one score per (query, key) pair.
     scores = (q @ k.transpose(-2, -1)) * scale
     if is_causal:
         mask = torch.ones(scores.shape[-2:], dtype=torch.bool, device=q.device).tril()
     if mask is not None:
-        _check_mask(mask, scores.shape)
+        if mask.dtype != torch.bool and not mask.is_floating_point():
+            raise ValueError(
+                f"mask must be a bool tensor (True = may attend) or a float tensor (added to the "
+                f"scores), got dtype {mask.dtype}. Convert it with mask.bool() or mask.float()."
+            )
+        fits = mask.dim() <= scores.dim() and all(  # each trailing size is 1 or the scores'
+            m in (1, s) for m, s in zip(mask.shape[::-1], scores.shape[::-1], strict=False)
+        )
+        if not fits:
+            raise ValueError(
+                f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores of "
+                f"shape {tuple(scores.shape)} (..., Tq, Tk). Give the mask the shape (Tq, Tk) or "
+                "a shape that broadcasts to it, e.g. (B, 1, Tq, Tk)."
+            )
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:
             scores = scores + mask.to(scores.dtype)
 
-    # A row in which every score is -inf would give 0/0 = NaN in softmax; like PyTorch we
-    # give such a row zero weights instead (the query attends to nothing).
+    # A row of -inf scores would give 0/0 = NaN; like PyTorch, it gets zero weights.
     blocked_rows = torch.isneginf(scores).all(dim=-1, keepdim=True)
     weights = torch.softmax(scores, dim=-1).masked_fill(blocked_rows, 0.0)
     if dropout_p > 0.0:
@@ -147,18 +105,9 @@ def scaled_dot_product_attention(
 
 
 class KVCache:
-    """The keys and values of every layer, allocated once, for fast generation (chapter 08).
-
-    ``k`` and ``v`` have shape ``(n_layer, B, nh, max_len, hs)``; the first ``length``
-    positions hold the tokens seen so far. Attention layer ``i`` calls :meth:`update`, which
-    writes its ``T`` new keys and values at positions ``length .. length + T - 1`` and returns
-    views of positions ``0 .. length + T - 1``; the call of the last layer advances ``length``.
-    Nothing is ever re-allocated or concatenated.
-
-    Raises:
-        ValueError: a size is not a positive integer, or more than ``max_len`` tokens are
-            stored (see :meth:`check_room`).
-    """
+    """Keys and values of every layer, ``(n_layer, B, nh, max_len, hs)``, allocated once
+    (chapter 08). The first ``length`` positions are filled; :meth:`update` writes a layer's new
+    ones in place and the last layer's call advances ``length``. ValueError when full."""
 
     def __init__(
         self,
@@ -178,21 +127,15 @@ class KVCache:
         self.k = torch.empty(shape, device=device, dtype=dtype)
         self.v = torch.empty(shape, device=device, dtype=dtype)
         self._layers = [(self.k[i], self.v[i]) for i in range(n_layer)]  # per-layer views
+        self.max_len = max_len
         self.length = 0
 
     @classmethod
     def for_model(cls, model: nn.Module, batch_size: int, max_len: int | None = None) -> KVCache:
-        """A cache for ``model`` (a GPT) on its device and dtype; ``max_len`` default
-        ``block_size``."""
+        """A cache for a GPT, on its device and dtype; ``max_len`` defaults to ``block_size``."""
         c, w = model.config, next(model.parameters())
-        return cls(
-            c.n_layer, batch_size, c.n_head, max_len or c.block_size, c.head_size, w.device, w.dtype
-        )
-
-    @property
-    def max_len(self) -> int:
-        """The most tokens the cache can hold."""
-        return self.k.size(3)
+        shape = (c.n_layer, batch_size, c.n_head, max_len or c.block_size, c.n_embd // c.n_head)
+        return cls(*shape, w.device, w.dtype)
 
     def reset(self) -> None:
         """Forget the stored tokens (the memory is kept and reused)."""
@@ -203,20 +146,18 @@ class KVCache:
         if self.length + T > self.max_len:
             raise ValueError(
                 f"the KV cache is full: it holds at most max_len={self.max_len} tokens, has "
-                f"{self.length} and was given {T} more. Create a longer cache "
-                f"(KVCache.for_model(model, batch_size, max_len=...)), or call cache.reset() "
-                f"and start again from the last tokens."
+                f"{self.length} and was given {T} more. Create a longer cache (KVCache.for_model("
+                "model, batch_size, max_len=...)), or cache.reset() and start from the last tokens."
             )
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
-        """Store layer ``layer``'s new ``k, v`` ``(B, nh, T, hs)``; return all its keys and
-        values so far, views of shape ``(B, nh, length + T, hs)``."""
+        """Store layer ``layer``'s new ``k, v`` ``(B, nh, T, hs)``; return views of all its keys
+        and values, ``(B, nh, length + T, hs)``."""
         k_all, v_all = self._layers[layer]
         if k.shape != v.shape or k.shape[:2] != k_all.shape[:2] or k.size(3) != k_all.size(3):
             raise ValueError(
-                f"k and v must both have shape (B, nh, T, hs) = ({k_all.size(0)}, "
-                f"{k_all.size(1)}, T, {k_all.size(3)}) to fit this cache; got {tuple(k.shape)} "
-                f"and {tuple(v.shape)}."
+                f"k and v must have shape (B, nh, T, hs) = ({k_all.size(0)}, {k_all.size(1)}, T, "
+                f"{k_all.size(3)}) to fit this cache; got {tuple(k.shape)} and {tuple(v.shape)}."
             )
         T = k.size(2)
         self.check_room(T)
@@ -229,14 +170,8 @@ class KVCache:
 
 
 class MultiHeadAttention(nn.Module):
-    """Causal multi-head self-attention laid out like GPT-2's (chapter 04): ``(B, T, C)`` in
-    and out.
-
-    ``c_attn`` maps each token's ``C`` channels to a query, a key and a value (``3 * C``
-    outputs), split into ``nh = n_head`` heads of ``hs = C // nh``; each head attends causally
-    on its own and ``c_proj`` mixes the heads back into ``C`` channels. ``dropout`` acts on the
-    attention weights and the output in training mode; ``bias`` gives the layers biases.
-    """
+    """Causal multi-head self-attention laid out like GPT-2's, ``(B, T, C)`` in and out
+    (chapter 04): ``c_attn`` makes q, k, v for ``nh`` heads of ``hs``, ``c_proj`` mixes them."""
 
     def __init__(self, n_embd: int, n_head: int, dropout: float = 0.0, bias: bool = True) -> None:
         super().__init__()
@@ -261,57 +196,39 @@ class MultiHeadAttention(nn.Module):
         return qkv.permute(2, 0, 3, 1, 4).unbind(0)  # 3 x (B, nh, T, hs)
 
     def forward(self, x: Tensor, cache: KVCache | None = None, layer: int = 0) -> Tensor:
-        """Causal self-attention of ``x`` ``(B, T, C)`` -> ``y`` ``(B, T, C)``.
-
-        With a :class:`KVCache`, ``x`` holds the ``T`` tokens that follow the ``cache.length``
-        cached ones: their keys and values are stored as layer ``layer`` of the cache, and new
-        token ``i`` (position ``cache.length + i``) attends to keys ``0 .. cache.length + i``.
-        """
+        """``x`` ``(B, T, C)`` -> ``(B, T, C)``. With a cache, ``x`` follows the cached tokens
+        and its keys and values are stored as layer ``layer``."""
         q, k, v = self._qkv(x)
         T, past = q.size(2), 0
         if cache is not None:
             past = cache.length
             k, v = cache.update(layer, k, v)  # (B, nh, past + T, hs)
-        dropout_p = self.dropout if self.training else 0.0
-        if past == 0:
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p, is_causal=True)
-        elif T == 1:  # one new token after the whole cache: it may see every key, no mask
-            y = F.scaled_dot_product_attention(q, k, v, dropout_p=dropout_p)
-        else:  # all cached keys, then the causal triangle, aligned bottom right
+        mask = None  # with no cache: causal; one new token: it may see every key
+        if 0 < past and T > 1:  # all cached keys, then the causal triangle, aligned bottom right
             mask = torch.ones(T, past + T, dtype=torch.bool, device=x.device).tril(past)
-            y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout_p)
+        dropout_p = self.dropout if self.training else 0.0
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, dropout_p=dropout_p, is_causal=past == 0
+        )
         y = y.transpose(1, 2).reshape(x.shape)  # heads side by side: (B, T, C)
         return self.resid_dropout(self.c_proj(y))
 
     def forward_loop(
         self, x: Tensor, return_weights: bool = False
     ) -> Tensor | tuple[Tensor, Tensor]:
-        """The same computation as :meth:`forward` (no cache), one head at a time.
-
-        Written for reading, not for speed: a Python loop over the ``nh`` heads, each calling
-        the step-by-step :func:`scaled_dot_product_attention` on ``(B, T, hs)`` slices.
-
-        Args:
-            x: input of shape ``(B, T, C)``.
-            return_weights: also return the attention weights ``(B, nh, T, T)``.
-
-        Returns:
-            ``y`` of shape ``(B, T, C)``, or ``(y, weights)``.
-        """
+        """:meth:`forward` without a cache, one head at a time with the step-by-step
+        :func:`scaled_dot_product_attention`; optionally also the weights ``(B, nh, T, T)``."""
         q, k, v = self._qkv(x)  # each (B, nh, T, hs)
         dropout_p = self.dropout if self.training else 0.0
-        head_outputs, head_weights = [], []
-        for h in range(self.n_head):
-            out_h, w_h = scaled_dot_product_attention(
+        heads = [  # per head: out (B, T, hs), weights (B, T, T)
+            scaled_dot_product_attention(
                 q[:, h], k[:, h], v[:, h], is_causal=True, dropout_p=dropout_p, return_weights=True
-            )  # out_h: (B, T, hs), w_h: (B, T, T)
-            head_outputs.append(out_h)
-            head_weights.append(w_h)
-        y = torch.cat(head_outputs, dim=-1)  # heads side by side: (B, T, nh * hs) = (B, T, C)
+            )
+            for h in range(self.n_head)
+        ]
+        y = torch.cat([out for out, _ in heads], dim=-1)  # heads side by side: (B, T, C)
         y = self.resid_dropout(self.c_proj(y))
-        if return_weights:
-            return y, torch.stack(head_weights, dim=1)
-        return y
+        return (y, torch.stack([w for _, w in heads], dim=1)) if return_weights else y
 
     def extra_repr(self) -> str:
         return f"n_embd={self.n_embd}, n_head={self.n_head}, head_size={self.head_size}"

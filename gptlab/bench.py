@@ -1,14 +1,7 @@
-"""Benchmarks: gptlab side by side with Hugging Face ``transformers`` in one process.
-
-Speed is never asserted in tests; it is measured here and reported as ratios. The contenders
-take turns (gptlab, HF, gptlab ...) so that a machine that gets busier or cooler affects all
-alike, and the median of the repetitions is reported.
-
-- training: tokens/s of :func:`gptlab.train.train_loop` steps (forward, backward, AdamW),
-  same weights, batch and threads;
-- generation: new tokens/s of greedy decoding of 256 tokens with gptlab's KV cache, gptlab
-  without a cache, and HF ``generate`` (which uses its cache).
-"""
+"""Benchmarks, gptlab beside Hugging Face ``transformers`` in one process (book: benchmarks):
+training tokens/s of :func:`gptlab.train.train_loop` steps and greedy-generation tokens/s (gptlab
+with and without its KV cache, HF ``generate``). The contenders take turns, so that a machine
+that gets busier or cooler affects all alike; the median is reported, never asserted."""
 
 from __future__ import annotations
 
@@ -25,9 +18,8 @@ from gptlab.generate import generate
 from gptlab.model import GPT, GPTConfig
 from gptlab.train import configure_optimizer, train_loop
 
-# Training on the shape of the shipped reference model (`gptlab pretrain --config
-# configs/shakespeare.yaml`) and on chapter 07's small shape, where the output layer does most
-# of the work and the two libraries differ least.
+# The shipped reference model's shape, and chapter 07's small one (where the output layer does
+# most of the work and the two libraries differ least).
 TRAIN_CONFIG = GPTConfig(vocab_size=4096, block_size=128, n_layer=6, n_head=4, n_embd=256)
 SMALL_TRAIN_CONFIG = GPTConfig(vocab_size=4096, block_size=128, n_layer=4, n_head=4, n_embd=128)
 GENERATE_CONFIG = GPTConfig(vocab_size=4096, block_size=512, n_layer=6, n_head=4, n_embd=256)
@@ -45,18 +37,14 @@ def _alternate(contenders: dict[str, Callable[[], int]], reps: int) -> dict[str,
 
 
 def bench_train(
-    config: GPTConfig = TRAIN_CONFIG,
-    batch_size: int = 32,
-    steps: int = 5,
-    reps: int = 5,
-    seed: int = 0,
+    config: GPTConfig = TRAIN_CONFIG, steps: int = 5, reps: int = 5
 ) -> dict[str, float]:
-    """Training tokens/s of gptlab's GPT and HF's GPT2LMHeadModel (same weights and batch)."""
-    torch.manual_seed(seed)
+    """Training tokens/s of gptlab's GPT and HF's GPT2LMHeadModel (same weights, batch of 32)."""
+    torch.manual_seed(0)
     ours = GPT(config).train()
     theirs = ours.to_hf().train()
-    x = torch.randint(0, config.vocab_size, (batch_size, config.block_size))
-    y = torch.randint(0, config.vocab_size, (batch_size, config.block_size))
+    x = torch.randint(0, config.vocab_size, (32, config.block_size))
+    y = torch.randint(0, config.vocab_size, (32, config.block_size))
 
     def trainer(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]) -> Callable[[], int]:
         opt = configure_optimizer(model, 1e-4)
@@ -77,44 +65,31 @@ def bench_train(
 
 
 def bench_generate(
-    config: GPTConfig = GENERATE_CONFIG,
-    new_tokens: int = 256,
-    prompt_len: int = 16,
-    reps: int = 3,
-    seed: int = 0,
+    config: GPTConfig = GENERATE_CONFIG, new_tokens: int = 256, reps: int = 3
 ) -> dict[str, float]:
-    """Greedy generation tokens/s: gptlab with and without its KV cache, and HF ``generate``."""
-    torch.manual_seed(seed)
+    """Greedy generation tokens/s after a 16-token prompt: gptlab with and without its KV
+    cache, and HF ``generate``."""
+    torch.manual_seed(0)
     ours = GPT(config).eval()
     theirs = ours.to_hf().eval()
+    prompt_len = 16
     idx = torch.randint(0, config.vocab_size, (1, prompt_len))
 
     def hf_generate(n: int) -> torch.Tensor:
+        kwargs = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
         with torch.no_grad():
-            return theirs.generate(
-                idx,
-                attention_mask=torch.ones_like(idx),
-                max_new_tokens=n,
-                min_new_tokens=n,
-                do_sample=False,
-                pad_token_id=0,
-            )
+            return theirs.generate(idx, attention_mask=torch.ones_like(idx), **kwargs)
+
+    def gptlab_generate(n: int, use_cache: bool = True) -> torch.Tensor:
+        return generate(ours, idx, n, temperature=0, use_cache=use_cache)
 
     # the three must agree before their speed means anything
-    if not torch.equal(generate(ours, idx, 32, temperature=0), hf_generate(32)):
-        raise RuntimeError(
-            "gptlab and HF generated different tokens; the benchmark would compare unlike work"
-        )
-
-    def new(out: torch.Tensor) -> int:
-        return out.size(1) - prompt_len
-
+    if not torch.equal(gptlab_generate(32), hf_generate(32)):
+        raise RuntimeError("gptlab and HF generate different tokens: not timing unlike work")
     runs = {
-        "gptlab_cache": lambda: new(generate(ours, idx, new_tokens, temperature=0)),
-        "gptlab_nocache": lambda: new(
-            generate(ours, idx, new_tokens, temperature=0, use_cache=False)
-        ),
-        "hf": lambda: new(hf_generate(new_tokens)),
+        "gptlab_cache": lambda: gptlab_generate(new_tokens).size(1) - prompt_len,
+        "gptlab_nocache": lambda: gptlab_generate(new_tokens, use_cache=False).size(1) - prompt_len,
+        "hf": lambda: hf_generate(new_tokens).size(1) - prompt_len,
     }
     runs["gptlab_cache"](), runs["hf"]()  # warm up
     return _alternate(runs, reps)
@@ -150,30 +125,15 @@ def run_all(quick: bool = False) -> dict[str, Any]:
 
 
 def format_table(results: dict[str, Any]) -> str:
-    """The results as a plain-text table."""
-    t, g, r = results["train_tokens_per_s"], results["generate_tokens_per_s"], results["ratios"]
-    ts, m = results["train_small_tokens_per_s"], results["machine"]
-    rows = [
-        ("train 6x256  gptlab GPT", f"{t['gptlab']:,.0f}"),
-        ("train 6x256  HF GPT2LMHeadModel", f"{t['hf']:,.0f}"),
-        ("train 4x128  gptlab GPT", f"{ts['gptlab']:,.0f}"),
-        ("train 4x128  HF GPT2LMHeadModel", f"{ts['hf']:,.0f}"),
-        ("generate  gptlab, KV cache", f"{g['gptlab_cache']:,.1f}"),
-        ("generate  gptlab, no cache", f"{g['gptlab_nocache']:,.1f}"),
-        ("generate  HF generate (cache)", f"{g['hf']:,.1f}"),
-    ]
-    return "\n".join(
-        [f"{'benchmark':<40}{'tokens/s':>12}"]
-        + [f"{name:<40}{rate:>12}" for name, rate in rows]
-        + [
-            "",
-            f"train: gptlab / HF = {r['train_gptlab_over_hf']:.2f}x (6x256, the reference model's "
-            f"shape), {r['train_small_gptlab_over_hf']:.2f}x (4x128)",
-            f"generate: cache / no cache = {r['generate_cache_over_nocache']:.2f}x; "
-            f"gptlab cache / HF = {r['generate_gptlab_cache_over_hf']:.2f}x",
-            f"({m['threads']} threads, torch {m['torch']})",
-        ]
-    )
+    """The results as a plain-text table: tokens per second, then the ratios."""
+    labels = {"train_tokens_per_s": "train 6x256", "train_small_tokens_per_s": "train 4x128"}
+    labels["generate_tokens_per_s"] = "generate 256 tokens, 6x256"
+    lines = [f"{'benchmark':<44}{'tokens/s':>12}"]
+    for key, label in labels.items():
+        lines += [f"{label + ', ' + who:<44}{rate:>12,.1f}" for who, rate in results[key].items()]
+    lines += ["", *(f"{name}: {ratio:.2f}x" for name, ratio in results["ratios"].items())]
+    m = results["machine"]
+    return "\n".join([*lines, f"({m['threads']} threads, torch {m['torch']})"])
 
 
 def main(as_json: bool = False, quick: bool = False) -> dict[str, Any]:

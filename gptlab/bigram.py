@@ -1,17 +1,11 @@
-"""A counting bigram language model: the baseline every later model must beat (chapter 01).
-
-``P(x_t | x_{t-1}) = (N(x_{t-1}, x_t) + k) / (N(x_{t-1}) + kV)``: pair counts from the
-training text with add-k smoothing (Laplace for ``k = 1``), so unseen pairs keep some
-probability. ``BigramModel.fit(train_ids, vocab_size=V).nll(val_ids)`` gives nats per token.
-"""
+"""A counting bigram language model, the baseline every later model must beat (chapter 01):
+``P(x_t | x_{t-1}) = (N(x_{t-1}, x_t) + k) / (N(x_{t-1}) + kV)`` (add-k smoothing)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import torch
-
-__all__ = ["BigramModel", "bigram_counts"]
 
 IdsLike = torch.Tensor | Sequence[int]
 
@@ -30,45 +24,35 @@ def _as_ids(ids: IdsLike, vocab_size: int) -> torch.Tensor:
 
 
 def bigram_counts(ids: IdsLike, vocab_size: int) -> torch.Tensor:
-    """``counts[a, b]``: how often id ``b`` directly follows id ``a`` in ``ids`` ``(N,)``.
-
-    Returns an int64 ``(V, V)`` tensor summing to ``N - 1`` (one ``bincount`` of ``a * V + b``).
-    """
+    """``counts[a, b]``: how often ``b`` directly follows ``a`` in ``ids`` ``(N,)``; an int64
+    ``(V, V)`` tensor summing to ``N - 1``."""
     if vocab_size < 1:
         raise ValueError(f"vocab_size must be >= 1, got {vocab_size}")
     t = _as_ids(ids, vocab_size)
-    pair_index = t[:-1] * vocab_size + t[1:]  # (N-1,)
-    return torch.bincount(pair_index, minlength=vocab_size * vocab_size).view(
-        vocab_size, vocab_size
-    )
+    pairs = torch.bincount(t[:-1] * vocab_size + t[1:], minlength=vocab_size * vocab_size)
+    return pairs.view(vocab_size, vocab_size)
 
 
 class BigramModel:
-    """A bigram model with add-k smoothing over a ``(V, V)`` table of :attr:`counts`.
-
-    Row ``a`` of :attr:`probs` is the next-token distribution after ``a`` (rows sum to 1;
-    tokens never seen get a uniform row whatever the smoothing). Build one with :meth:`fit`.
-    """
+    """Add-k smoothed bigram model of a ``(V, V)`` table of :attr:`counts` (see :meth:`fit`);
+    a token never seen gets a uniform row of :attr:`probs` whatever the smoothing."""
 
     def __init__(self, counts: torch.Tensor, smoothing: float = 1.0) -> None:
-        if counts.dim() != 2 or counts.shape[0] != counts.shape[1]:
-            raise ValueError(
-                f"counts must be a square (V, V) tensor, got shape {tuple(counts.shape)}"
-            )
+        shape = tuple(counts.shape)
+        if len(shape) != 2 or shape[0] != shape[1]:
+            raise ValueError(f"counts must be a square (V, V) tensor, got shape {shape}")
         if smoothing < 0:
             raise ValueError(f"smoothing must be >= 0, got {smoothing}")
         self.counts: torch.Tensor = counts.to(torch.long)
+        self.vocab_size: int = shape[0]
         self.smoothing: float = float(smoothing)
         smoothed = self.counts.to(torch.float64) + self.smoothing  # (V, V)
-        totals = smoothed.sum(dim=1, keepdim=True)  # (V, 1)
-        empty = totals.squeeze(1) == 0  # only possible when smoothing == 0
-        smoothed[empty] = 1.0
-        totals[empty] = float(self.vocab_size)
-        self._probs64 = smoothed / totals  # (V, V), float64
+        totals = smoothed.sum(dim=1, keepdim=True)  # (V, 1), 0 for an unseen token when k = 0
+        self._probs64 = torch.where(totals > 0, smoothed / totals, 1.0 / self.vocab_size)
 
     @classmethod
     def fit(cls, ids: IdsLike, vocab_size: int, smoothing: float = 1.0) -> BigramModel:
-        """Count the pairs in ``ids`` (shape ``(N,)``) and return the smoothed model."""
+        """Count the pairs in ``ids`` ``(N,)`` and return the smoothed model."""
         return cls(bigram_counts(ids, vocab_size), smoothing=smoothing)
 
     def with_smoothing(self, smoothing: float) -> BigramModel:
@@ -76,45 +60,31 @@ class BigramModel:
         return BigramModel(self.counts, smoothing=smoothing)
 
     @property
-    def vocab_size(self) -> int:
-        """``V``, the number of token ids."""
-        return int(self.counts.shape[0])
-
-    @property
     def probs(self) -> torch.Tensor:
-        """``P(next = b | current = a)`` as a float32 ``(V, V)`` tensor; rows sum to 1."""
+        """``P(next = b | current = a)``, float32 ``(V, V)``."""
         return self._probs64.to(torch.float32)
 
     @property
     def log_probs(self) -> torch.Tensor:
-        """Natural log of :attr:`probs`, float32 ``(V, V)`` (``-inf`` where a probability is 0)."""
+        """Natural log of :attr:`probs`, float32 ``(V, V)`` (``-inf`` where it is 0)."""
         return self._probs64.log().to(torch.float32)
 
     def nll(self, ids: IdsLike) -> float:
-        """Mean negative log-likelihood of ``ids`` in nats over its ``N - 1`` predictions
-        (``inf`` for an unseen pair when ``smoothing=0``).
-
-        Raises:
-            ValueError: if fewer than 2 ids are given.
-        """
+        """Mean negative log-likelihood in nats of the ``N - 1`` predictions in ``ids`` (``inf``
+        for an unseen pair when ``smoothing=0``); ValueError for fewer than 2 ids."""
         t = _as_ids(ids, self.vocab_size)
         if t.numel() < 2:
             raise ValueError("need at least 2 token ids to score a next-token prediction")
-        logp = self._probs64.log()[t[:-1], t[1:]]  # (N-1,)
-        return float(-logp.mean())
+        return float(-self._probs64.log()[t[:-1], t[1:]].mean())
 
     def sample(self, generator: torch.Generator, num_tokens: int, start: int = 0) -> list[int]:
-        """``num_tokens`` ids drawn one after the other from the row of the previous one,
-        starting after ``start`` (not included); reproducible with a seeded ``generator``."""
+        """``num_tokens`` ids, each drawn from the row of the one before, after ``start``."""
         if not 0 <= start < self.vocab_size:
             raise ValueError(f"start must be a token id in 0..{self.vocab_size - 1}, got {start}")
-        probs = self.probs
-        out: list[int] = []
-        current = int(start)
+        probs, out = self.probs, [int(start)]
         for _ in range(num_tokens):
-            current = int(torch.multinomial(probs[current], 1, generator=generator))
-            out.append(current)
-        return out
+            out.append(int(torch.multinomial(probs[out[-1]], 1, generator=generator)))
+        return out[1:]
 
     def __repr__(self) -> str:
         return f"BigramModel(vocab_size={self.vocab_size}, smoothing={self.smoothing:g})"

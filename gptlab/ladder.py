@@ -1,31 +1,16 @@
-"""The ablation ladder: what each part of the transformer is worth, measured (chapter 07).
-
-Eight models, each adding one idea to the one before, trained with one fixed budget on
-character-level Shakespeare and scored on held-out works, in nats per character:
-
-    0 bigram -> 1 one attention head -> 2 positions -> 3 multi-head -> 4 MLP
-      -> 5 residual connections -> 6 LayerNorm (a full GPT-2 block) -> 7 more layers
-
-Every rung is a :class:`LadderModel` trained by gptlab's one loop (:func:`gptlab.train.train_loop`)
-with the one optimizer (:func:`~gptlab.train.configure_optimizer`) and the one schedule
-(:func:`~gptlab.train.lr_schedule`), and scored by :func:`~gptlab.train.held_out_loss`.
-Chapter 07 ("notebooks/07_pretraining.ipynb") teaches it and reads the committed result,
-``book/data/ablation.json``, written by ``gptlab ablate``.
-
-Data: the character vocabulary is built from the training split only, plus one reserved
-"unknown" id (``UNK``) for characters the held-out works use but the training works never do;
-they are kept (and scored) as that id, not dropped. Shapes: ids ``(B, T)``, logits ``(B, T, V)``.
-"""
+"""The ablation ladder of chapter 07: what each part of the transformer is worth, measured.
+Eight rungs (:data:`RUNGS`), each adding one idea to the one before, trained on one
+:class:`Budget` with gptlab's one loop on character-level Shakespeare and scored in held-out
+nats per character; ``gptlab ablate`` writes ``book/data/ablation.json``. Characters that only
+the held-out works use map to the reserved id ``UNK`` and are scored."""
 
 from __future__ import annotations
 
 import datetime
 import json
-import math
 import os
 import platform
 import statistics
-import tempfile
 import time
 from dataclasses import asdict, dataclass
 from functools import lru_cache
@@ -34,17 +19,18 @@ from pathlib import Path
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
+from tqdm import tqdm
 
+from gptlab import data
 from gptlab.attention import MultiHeadAttention
-from gptlab.model import MLP, GPTConfig, LayerNorm
+from gptlab.model import MLP, GPTConfig, LayerNorm, init_weights
+from gptlab.tokenizers import CharTokenizer
+from gptlab.train import configure_optimizer, held_out_loss, lr_schedule, train_loop
 
 #: The rungs in order: (name, what it adds). A rung is named by its index or its name.
 RUNGS: tuple[tuple[str, str], ...] = (
     ("bigram", "a V x V lookup table of next-character logits"),
-    (
-        "+ one attention head",
-        "token embedding -> one causal attention head (size C) -> linear to vocab",
-    ),
+    ("+ one attention head", "token embedding -> one causal head (size C) -> linear to vocab"),
     ("+ positions", "+ learned position embeddings added to the token embeddings"),
     ("+ multi-head", "4 heads of size C/4 and an output projection"),
     ("+ MLP", "+ a position-wise feed-forward (4C, GELU) after attention, no residuals"),
@@ -53,6 +39,7 @@ RUNGS: tuple[tuple[str, str], ...] = (
     ("more layers", "the full block stacked n_layer times"),
 )
 UNK = "\x00"  # the reserved character for characters the training split never uses
+Texts = tuple[str, str] | None  # (train_text, val_text); None: Shakespeare's two splits
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "book" / "data" / "ablation.json"
 
 
@@ -84,15 +71,7 @@ class Budget:
     eval_windows: int = 256  # evenly spaced windows of each split (256 x 64 = 16k characters)
 
     def __post_init__(self) -> None:
-        for name in (
-            "steps",
-            "batch_size",
-            "block_size",
-            "n_embd",
-            "n_head",
-            "n_layer",
-            "eval_windows",
-        ):
+        for name in "steps batch_size block_size n_embd n_head n_layer eval_windows".split():
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Budget.{name} must be a positive whole number, got {value!r}.")
@@ -103,11 +82,8 @@ class Budget:
 
 
 class _Layer(nn.Module):
-    """Attention (then an MLP), with residuals and pre-LayerNorms switched on by the rung.
-
-    Named like :class:`gptlab.model.Block` (``ln_1, attn, ln_2, mlp``): with everything on,
-    it computes exactly what a Block computes. ``(B, T, C) -> (B, T, C)``.
-    """
+    """Attention (then an MLP), residuals and pre-LayerNorms switched on by the rung; with
+    everything on it computes what :class:`gptlab.model.Block` does. ``(B, T, C)`` in and out."""
 
     def __init__(self, config: GPTConfig, mlp: bool, residual: bool, layernorm: bool) -> None:
         super().__init__()
@@ -128,16 +104,8 @@ class _Layer(nn.Module):
 
 class LadderModel(nn.Module):
     """The model of one rung: ``forward(idx (B, T), targets=None) -> (logits (B, T, V), loss)``.
-
-    ``rung`` is an index or a name of :data:`RUNGS`; ``n_embd``, ``block_size``, ``n_head`` and
-    ``n_layer`` are the budget's (``n_head`` from rung 3 on, ``n_layer`` in rung 7 only).
-    Weights start as GPT-2's (N(0, 0.02), zero biases; residual projections scaled by
-    1/sqrt(2 * n_layer) once there are residuals). The output layer is not tied to the
-    embedding. ``loss`` is the mean cross-entropy in nats per character, or None.
-
-    Raises:
-        ValueError: unknown rung, bad sizes, or a sequence longer than ``block_size``.
-    """
+    ``n_head`` counts from rung 3 on, ``n_layer`` in rung 7 only; GPT-2's initialisation, no
+    weight tying. ValueError: unknown rung, bad sizes, a sequence longer than ``block_size``."""
 
     def __init__(
         self,
@@ -150,46 +118,29 @@ class LadderModel(nn.Module):
     ) -> None:
         super().__init__()
         self.rung = r = rung_index(rung)
-        self.block_size = block_size
         layers = n_layer if r >= 7 else 1
-        self.config = GPTConfig(
-            vocab_size=vocab_size,
-            block_size=block_size,
-            n_layer=layers,
-            n_head=n_head if r >= 3 else 1,
-            n_embd=n_embd,
-            dropout=0.0,
-        )
+        heads = n_head if r >= 3 else 1
+        self.config = GPTConfig(vocab_size, block_size, layers, heads, n_embd)
         if r == 0:
             self.table = nn.Embedding(vocab_size, vocab_size)  # row i: logits of the next char
         else:
             self.wte = nn.Embedding(vocab_size, n_embd)
             self.wpe = nn.Embedding(block_size, n_embd) if r >= 2 else None
-            self.h = nn.ModuleList(
-                _Layer(self.config, mlp=r >= 4, residual=r >= 5, layernorm=r >= 6)
-                for _ in range(layers)
-            )
+            parts = dict(mlp=r >= 4, residual=r >= 5, layernorm=r >= 6)
+            self.h = nn.ModuleList(_Layer(self.config, **parts) for _ in range(layers))
             self.ln_f = LayerNorm(n_embd) if r >= 6 else nn.Identity()
             self.lm_head = nn.Linear(n_embd, vocab_size)
-        for module in self.modules():
-            if isinstance(module, (nn.Linear, nn.Embedding)):
-                nn.init.normal_(module.weight, mean=0.0, std=0.02)
-            if isinstance(module, nn.Linear) and module.bias is not None:
-                nn.init.zeros_(module.bias)
-        if r >= 5:
-            for layer in self.h:
-                for proj in (layer.attn.c_proj, layer.mlp.c_proj):
-                    nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * layers))
+        init_weights(self, self.h if r >= 5 else (), layers)  # residual scaling from rung 5
 
     def num_params(self) -> int:
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        B, T = idx.shape
-        if T > self.block_size:
+        T, block_size = idx.size(1), self.config.block_size
+        if T > block_size:
             raise ValueError(
-                f"sequence of length {T} is longer than block_size={self.block_size}; "
-                f"crop it to the last {self.block_size} tokens."
+                f"sequence of length {T} is longer than block_size={block_size}; "
+                f"crop it to the last {block_size} tokens."
             )
         if self.rung == 0:
             logits = self.table(idx)  # (B, T, V)
@@ -207,8 +158,6 @@ class LadderModel(nn.Module):
 def encode_splits(train_text: str, val_text: str) -> tuple[int, Tensor, Tensor, int]:
     """``(vocab_size, train_ids, val_ids, n_unseen)``: a char vocabulary from ``train_text`` plus
     :data:`UNK`; ``n_unseen`` counts held-out characters mapped to it."""
-    from gptlab.tokenizers import CharTokenizer
-
     tok = CharTokenizer(train_text, unk_token=UNK)
     n_unseen = sum(1 for ch in val_text if ch not in tok.stoi)
     as_ids = lambda text: torch.tensor(tok.encode(text), dtype=torch.long)  # noqa: E731
@@ -217,47 +166,28 @@ def encode_splits(train_text: str, val_text: str) -> tuple[int, Tensor, Tensor, 
 
 @lru_cache(maxsize=1)
 def _shakespeare() -> tuple[int, Tensor, Tensor, int]:
-    from gptlab import data
-
     return encode_splits(data.shakespeare("train"), data.shakespeare("val"))
 
 
 def run_rung(
-    rung: int | str,
-    seed: int,
-    budget: Budget = Budget(),
-    *,
-    texts: tuple[str, str] | None = None,
-    on_step=None,
+    rung: int | str, seed: int, budget: Budget = Budget(), *, texts: Texts = None, on_step=None
 ) -> dict:
-    """Train rung ``rung`` from seed ``seed`` for ``budget``; score it.
-
-    ``texts`` is ``(train_text, val_text)`` (default: Shakespeare's training and held-out
-    works). Each seed fixes the initial weights and the batches, so rungs with the same seed
-    see the same windows. Returns ``val_loss`` and ``train_loss`` (nats/char on
-    ``budget.eval_windows`` evenly spaced windows of each split), ``parameters``, ``wall_s``
-    and ``cpu_s`` (process CPU time, all threads). ``on_step(record)`` is passed to the loop.
-
-    Raises:
-        ValueError: unknown rung or a bad budget (e.g. non-positive steps).
-    """
-    from gptlab.data import random_windows
-    from gptlab.train import configure_optimizer, held_out_loss, lr_schedule, train_loop
-
+    """Train and score one rung; the seed fixes the weights and the batches. ``texts`` is
+    ``(train_text, val_text)`` (default: Shakespeare's splits). Returns ``val_loss``,
+    ``train_loss`` (nats/char), ``parameters``, ``wall_s`` and ``cpu_s``. ValueError: unknown
+    rung or a bad budget."""
     r = rung_index(rung)
     if not isinstance(budget, Budget):
         raise ValueError(f"budget must be a gptlab.ladder.Budget, got {type(budget).__name__}.")
     vocab_size, train_ids, val_ids, _ = encode_splits(*texts) if texts else _shakespeare()
     started, cpu_started = time.perf_counter(), time.process_time()
     torch.manual_seed(seed)
-    model = LadderModel(
-        r, vocab_size, budget.n_embd, budget.block_size, budget.n_head, budget.n_layer
-    )
-    gen = torch.Generator().manual_seed(seed)
     b = budget
+    model = LadderModel(r, vocab_size, b.n_embd, b.block_size, b.n_head, b.n_layer)
+    gen = torch.Generator().manual_seed(seed)
     train_loop(
         model,
-        lambda: random_windows(train_ids, b.batch_size, b.block_size, gen),
+        lambda: data.random_windows(train_ids, b.batch_size, b.block_size, gen),
         lambda m, batch: m(*batch)[1],
         configure_optimizer(model, b.lr, b.weight_decay),
         lambda step: lr_schedule(step, b.lr, b.warmup, b.steps, b.min_lr),
@@ -265,104 +195,56 @@ def run_rung(
         grad_clip=b.grad_clip,
         on_step=on_step,
     )
-    scores = {
-        name: held_out_loss(model, ids, b.block_size, b.eval_windows)
-        for name, ids in (("val_loss", val_ids), ("train_loss", train_ids))
-    }
-    return {
-        "rung": r,
-        "name": RUNGS[r][0],
-        "seed": seed,
-        **scores,
-        "parameters": model.num_params(),
-        "wall_s": round(time.perf_counter() - started, 2),
-        "cpu_s": round(time.process_time() - cpu_started, 2),
-    }
-
-
-def _mean_std(values: list[float]) -> tuple[float, float]:
-    return statistics.fmean(values), (statistics.stdev(values) if len(values) > 1 else 0.0)
+    result = dict(rung=r, name=RUNGS[r][0], seed=seed)
+    result["val_loss"] = held_out_loss(model, val_ids, b.block_size, b.eval_windows)
+    result["train_loss"] = held_out_loss(model, train_ids, b.block_size, b.eval_windows)
+    result["parameters"] = model.num_params()
+    result["wall_s"] = round(time.perf_counter() - started, 2)
+    return result | {"cpu_s": round(time.process_time() - cpu_started, 2)}
 
 
 def run_ladder(
-    seeds=(0, 1, 2),
-    budget: Budget = Budget(),
-    progress: bool = True,
-    *,
-    texts: tuple[str, str] | None = None,
+    seeds=(0, 1, 2), budget: Budget = Budget(), progress: bool = True, *, texts: Texts = None
 ) -> dict:
-    """Run every rung with every seed; return ``{"header": ..., "rungs": [...]}``.
-
-    The header records the hardware, torch version, date, budget, data and total wall and CPU
-    time (CPU time / threads well below wall time means the machine was busy). Each rung
-    holds its per-seed ``runs`` and ``val_mean``/``val_std`` and ``train_mean``/``train_std``
-    (sample standard deviation over seeds). ``progress`` shows a tqdm bar over all steps.
-    """
+    """Every rung with every seed: ``{"header": ..., "rungs": [...]}``. The header records
+    hardware, versions, date, budget, data, wall and CPU time; each rung its per-seed ``runs``
+    and ``val_mean``/``val_std``, ``train_mean``/``train_std`` (sample std over seeds)."""
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("Give at least one seed, e.g. seeds=(0, 1, 2).")
     vocab_size, train_ids, val_ids, n_unseen = encode_splits(*texts) if texts else _shakespeare()
-    bar = None
-    if progress:
-        from tqdm import tqdm
-
-        bar = tqdm(
-            total=len(RUNGS) * len(seeds) * budget.steps,
-            desc="ablate",
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=2.0,
-        )
-    tick = None if bar is None else (lambda record: bar.update(1))
     started, cpu_started = time.perf_counter(), time.process_time()
     rungs = []
-    try:
+    total = len(RUNGS) * len(seeds) * budget.steps
+    with tqdm(total=total, unit="step", mininterval=2, disable=not progress) as bar:
         for r, (name, description) in enumerate(RUNGS):
-            if bar is not None:
-                bar.set_description(f"ablate {r}")
-            runs = [run_rung(r, s, budget, texts=texts, on_step=tick) for s in seeds]
-            val_mean, val_std = _mean_std([run["val_loss"] for run in runs])
-            train_mean, train_std = _mean_std([run["train_loss"] for run in runs])
-            rungs.append(
-                {
-                    "rung": r,
-                    "name": name,
-                    "description": description,
-                    "parameters": runs[0]["parameters"],
-                    "val_mean": val_mean,
-                    "val_std": val_std,
-                    "train_mean": train_mean,
-                    "train_std": train_std,
-                    "runs": [
-                        {k: run[k] for k in ("seed", "val_loss", "train_loss", "wall_s", "cpu_s")}
-                        for run in runs
-                    ],
-                }
-            )
-    finally:
-        if bar is not None:
-            bar.close()
+            bar.set_description(f"ablate {r}")
+            runs = [
+                run_rung(r, s, budget, texts=texts, on_step=lambda _: bar.update()) for s in seeds
+            ]
+            row = dict(rung=r, name=name, description=description)
+            row["parameters"] = runs[0]["parameters"]
+            for split in ("val", "train"):
+                losses = [run[f"{split}_loss"] for run in runs]
+                row[f"{split}_mean"] = statistics.fmean(losses)
+                row[f"{split}_std"] = statistics.stdev(losses) if len(losses) > 1 else 0.0
+            keep = ("seed", "val_loss", "train_loss", "wall_s", "cpu_s")
+            row["runs"] = [{k: run[k] for k in keep} for run in runs]
+            rungs.append(row)
+    hardware = dict(processor=platform.processor(), machine=platform.machine())
+    hardware |= dict(cpu_count=os.cpu_count(), torch_threads=torch.get_num_threads())
+    splits = dict(corpus="custom" if texts else "shakespeare", vocab_size=vocab_size)
+    splits |= dict(train_chars=len(train_ids), val_chars=len(val_ids), unseen_val_chars=n_unseen)
+    splits["unseen_handling"] = f"mapped to reserved id {UNK!r}"
     header = {
         "what": "ablation ladder, chapter 07 (notebooks/07_pretraining.ipynb); nats per char",
-        "hardware": {
-            "processor": platform.processor(),
-            "machine": platform.machine(),
-            "cpu_count": os.cpu_count(),
-            "torch_threads": torch.get_num_threads(),
-        },
+        "hardware": hardware,
         "torch": torch.__version__,
         "python": platform.python_version(),
         "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "budget": asdict(budget),
         "seeds": seeds,
-        "data": {
-            "corpus": "custom" if texts else "shakespeare",
-            "vocab_size": vocab_size,
-            "train_chars": len(train_ids),
-            "val_chars": len(val_ids),
-            "unseen_val_chars": n_unseen,
-            "unseen_handling": f"mapped to reserved id {UNK!r}",
-        },
+        "data": splits,
         "wall_time_s": round(time.perf_counter() - started, 1),
         "cpu_time_s": round(time.process_time() - cpu_started, 1),
     }
@@ -393,24 +275,12 @@ def plot(results: dict, ax=None):
         _, ax = plt.subplots(figsize=(8, 4))
     rows = results["rungs"]
     xs = list(range(len(rows)))
-    ax.errorbar(
-        xs,
-        [r["val_mean"] for r in rows],
-        yerr=[r["val_std"] for r in rows],
-        fmt="o-",
-        capsize=4,
-        label="mean ± std over seeds",
-    )
+    means, stds = [r["val_mean"] for r in rows], [r["val_std"] for r in rows]
+    ax.errorbar(xs, means, yerr=stds, fmt="o-", capsize=4, label="mean ± std over seeds")
     for x, row in zip(xs, rows, strict=True):
-        ax.scatter(
-            [x] * len(row["runs"]),
-            [run["val_loss"] for run in row["runs"]],
-            s=12,
-            color="grey",
-            alpha=0.7,
-            zorder=3,
-            label="one seed" if x == 0 else None,
-        )
+        seeds = [run["val_loss"] for run in row["runs"]]
+        label = "one seed" if x == 0 else None
+        ax.scatter([x] * len(seeds), seeds, s=12, color="grey", alpha=0.7, zorder=3, label=label)
     ax.set_xticks(xs, [f"{r['rung']} {r['name']}" for r in rows], rotation=30, ha="right")
     ax.set_ylabel("held-out loss (nats per character)")
     ax.set_xlabel("rung (each adds one idea to the previous)")
@@ -421,19 +291,12 @@ def plot(results: dict, ax=None):
 
 
 def save_results(results: dict, path: str | os.PathLike = DEFAULT_OUT) -> Path:
-    """Write ``results`` as JSON atomically (a temporary file in the same folder, then rename)."""
+    """Write ``results`` as JSON atomically: a temporary file beside ``path``, then a rename."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(results, f, indent=1)
-            f.write("\n")
-        os.chmod(tmp, 0o644)  # mkstemp makes it private; a result is for everyone to read
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(results, indent=1) + "\n")
+    os.replace(tmp, path)
     return path
 
 

@@ -1,11 +1,11 @@
-"""Plotting helpers shared by the chapters (matplotlib): every figure gets a title and
-labelled axes. Each function returns the ``Axes`` it drew on."""
+"""Matplotlib helpers shared by the chapters: titled, labelled figures; each returns its Axes."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt
+import numpy as np
 import torch
 
 
@@ -15,9 +15,7 @@ def new_axes(
     """An ``Axes`` with its title and axis labels set (a new figure unless ``ax`` is given)."""
     if ax is None:
         _, ax = plt.subplots(figsize=figsize)
-    ax.set_title(title)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set(title=title, xlabel=xlabel, ylabel=ylabel)
     return ax
 
 
@@ -41,12 +39,9 @@ def heatmap(
     if yticklabels is not None:
         ax.set_yticks(range(len(yticklabels)), labels=list(yticklabels))
     if annotate:
-        for i in range(data.shape[0]):
-            for j in range(data.shape[1]):
-                color = "white" if data[i, j] < data.max() / 2 else "black"
-                ax.text(
-                    j, i, f"{data[i, j]:.2f}", ha="center", va="center", fontsize=7, color=color
-                )
+        for (i, j), value in np.ndenumerate(data):
+            color = "white" if value < data.max() / 2 else "black"
+            ax.text(j, i, f"{value:.2f}", ha="center", va="center", fontsize=7, color=color)
     ax.figure.colorbar(image, ax=ax)
     return ax
 
@@ -61,43 +56,18 @@ def plot_loss_curves(
     x: str = "step",
     ax=None,
 ):
-    """Training and validation loss from a ``gptlab.train`` history (a list of dicts).
-
-    With ``train_chars_per_token`` and ``val_chars_per_token`` the losses are divided by them
-    and shown in nats per character; otherwise in nats per token. ``x`` is ``"step"`` or
-    ``"tokens"``; ``baseline`` draws a horizontal line (in the same unit).
-    """
+    """Training and validation loss of a ``gptlab.train`` history (a list of dicts) against
+    ``x`` (``"step"`` or ``"tokens"``), in nats per character if both ``*_chars_per_token``
+    are given, else per token; ``baseline`` draws a horizontal line in the same unit."""
     per_char = train_chars_per_token is not None and val_chars_per_token is not None
-    unit = "nats/char" if per_char else "nats/token"
+    train_div, val_div = (train_chars_per_token, val_chars_per_token) if per_char else (1.0, 1.0)
+    xlabel = "optimizer step" if x == "step" else "training tokens seen"
+    ax = new_axes(title, xlabel, f"loss ({'nats/char' if per_char else 'nats/token'})", ax=ax)
     xs = [h[x] for h in history]
-    train = [h["train_loss"] / (train_chars_per_token if per_char else 1.0) for h in history]
-    val = [h["val_loss"] / (val_chars_per_token if per_char else 1.0) for h in history]
-    ax = new_axes(
-        title, "optimizer step" if x == "step" else "training tokens seen", f"loss ({unit})", ax=ax
-    )
-    ax.plot(xs, train, marker="o", markersize=3, label="train")
-    ax.plot(xs, val, marker="o", markersize=3, label="validation")
+    for key, div, name in (("train_loss", train_div, "train"), ("val_loss", val_div, "validation")):
+        ax.plot(xs, [h[key] / div for h in history], marker="o", markersize=3, label=name)
     if baseline is not None:
         ax.axhline(baseline, color="gray", linestyle=":", label=baseline_label)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    return ax
-
-
-def plot_lr_schedule(cfg, title: str = "Learning rate: linear warmup, then cosine decay", ax=None):
-    """The learning rate of every optimizer step of a ``gptlab.train.TrainConfig`` run."""
-    from gptlab.train import lr_schedule
-
-    steps = list(range(cfg.max_steps))
-    ax = new_axes(title, "optimizer step", "learning rate", ax=ax)
-    ax.plot(
-        steps, [lr_schedule(s, cfg.lr, cfg.warmup_steps, cfg.max_steps, cfg.min_lr) for s in steps]
-    )
-    warmup = f"end of warmup (step {cfg.warmup_steps})"
-    ax.axvline(cfg.warmup_steps, color="gray", linestyle=":", label=warmup)
-    ax.axhline(
-        cfg.min_lr, color="gray", linestyle="--", linewidth=0.8, label=f"min_lr = {cfg.min_lr:g}"
-    )
     ax.grid(alpha=0.3)
     ax.legend()
     return ax
@@ -111,18 +81,10 @@ def token_label(text: str) -> str:
 
 
 def token_bars(
-    probs,
-    labels: Sequence[str],
-    title: str,
-    ylabel: str = "probability",
-    highlight=None,
-    ax=None,
+    probs, labels: Sequence[str], title: str, ylabel: str = "probability", highlight=None, ax=None
 ):
-    """Bar chart of next-token probabilities ``(n,)``, one bar per token labelled ``labels[i]``.
-
-    ``highlight`` (``n`` booleans, e.g. the tokens kept by top-k or top-p) draws those bars in
-    colour and the others in grey, with a legend.
-    """
+    """Bar chart of next-token probabilities ``(n,)`` labelled ``labels``; ``highlight`` (``n``
+    booleans, e.g. the tokens kept by top-k or top-p) draws the others in grey."""
     values = torch.as_tensor(probs).detach().float().cpu().numpy()
     ax = new_axes(title, "candidate next token", ylabel, figsize=(8.0, 3.8), ax=ax)
     positions = list(range(len(values)))
@@ -133,10 +95,7 @@ def token_bars(
 
         kept = [bool(h) for h in torch.as_tensor(highlight).tolist()]
         ax.bar(positions, values, color=["tab:orange" if k else "lightgray" for k in kept])
-        legend = [
-            Patch(color="tab:orange", label="kept"),
-            Patch(color="lightgray", label="removed"),
-        ]
-        ax.legend(handles=legend)
+        kept_patch = Patch(color="tab:orange", label="kept")
+        ax.legend(handles=[kept_patch, Patch(color="lightgray", label="removed")])
     ax.set_xticks(positions, labels=list(labels), rotation=90)
     return ax

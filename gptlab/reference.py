@@ -1,10 +1,6 @@
-"""The reference models that ship with gptlab, behind ``gptlab.pretrained()``.
-
-``pretrained("shakespeare")`` returns ``(model, tokenizer)``: a GPT pretrained by ``gptlab
-pretrain --config configs/shakespeare.yaml`` (chapter 07; its card: :func:`model_card`). The
-float16 weights live in ``gptlab/weights/<name>/`` and are checked against the SHA-256 below
-before use. ``tools/package_reference.py`` writes that folder from a checkpoint.
-"""
+"""The reference models behind ``gptlab.pretrained()`` (chapter 07): float16 weights in
+``gptlab/weights/<name>/``, written by ``tools/package_reference.py`` and checked against the
+SHA-256 below before use."""
 
 from __future__ import annotations
 
@@ -20,7 +16,6 @@ from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
-
 #: name -> SHA-256 of its model.safetensors (printed by tools/package_reference.py)
 REFERENCE_MODELS: dict[str, str] = {
     "shakespeare": "e2b694c4f117e3732cdc5e1b57836ec3abd6ed6b7618b44d29975b3e50175416",
@@ -34,11 +29,9 @@ class PretrainedError(RuntimeError):
 def pretrained(
     name: str = "shakespeare", device: str | torch.device = "cpu"
 ) -> tuple[GPT, BPETokenizer]:
-    """Load a shipped reference model and its tokenizer, in eval mode, after checking its hash.
+    """Load a shipped reference model (eval mode) and its tokenizer after checking its SHA-256.
 
-    Raises:
-        PretrainedError: unknown name, missing weights, or weights that fail the checksum.
-    """
+    Raises :class:`PretrainedError` for an unknown name or missing or altered weights."""
     if name not in REFERENCE_MODELS:
         raise PretrainedError(
             f"No reference model {name!r}; available: {sorted(REFERENCE_MODELS)}."
@@ -59,13 +52,7 @@ def pretrained(
     model = GPT(GPTConfig.from_dict(model_info(name)["model_config"]))
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state, strict=False)  # lm_head.weight is tied to wte.weight
-    tokenizer = BPETokenizer.load(folder / "tokenizer.json")
-    return model.to(device).eval(), tokenizer
-
-
-def model_card(name: str = "shakespeare") -> str:
-    """The text of a reference model's card (data, training, losses, samples, limits)."""
-    return (WEIGHTS_DIR / name / "MODEL_CARD.md").read_text()
+    return model.to(device).eval(), BPETokenizer.load(folder / "tokenizer.json")
 
 
 def model_info(name: str = "shakespeare") -> dict[str, Any]:

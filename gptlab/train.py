@@ -1,25 +1,7 @@
-"""The training loop of chapter 07, and what wraps it for pretraining.
-
-:func:`train_loop` is the loop the learner writes in chapter 07, kept here: draw a batch,
-compute the loss, ``backward()``, clip, step, follow the schedule, evaluate now and then,
-keep a sample now and then. It knows nothing about GPTs: chapters 07 (pretraining),
-09 (classification), 10 (instruction tuning), 11 (LoRA) and the ablation ladder give it
-their own ``get_batch`` and ``loss_fn``. It is the only place in gptlab that calls
-``backward()``.
-
-One optimizer builder (:func:`configure_optimizer`: AdamW, betas :data:`BETAS`, decay on
-matrices only) and one schedule (:func:`lr_schedule`: linear warmup, then cosine decay)
-serve every chapter.
-
-:func:`train` wraps the loop for pretraining (``gptlab pretrain``): the corpus, a
-:class:`TrainConfig`, progress bars, atomic checkpoints and resume (:mod:`gptlab.checkpoint`),
-and DistributedDataParallel under ``torchrun`` (gloo on CPU, NCCL on GPU). Every process
-draws the same *global* batch of windows from a shared generator and trains on its own
-slice, so N processes with a global batch of B follow the run of one process with batch B.
-A run resumed from its checkpoint reaches the same losses as one never interrupted.
-
-Shapes: batches are ``(B, T)`` token ids; ``T`` is the model's ``block_size``.
-"""
+"""The training loop of chapter 07, :func:`train_loop`: the only place in gptlab that calls
+``backward()``; chapters 07, 09, 10, 11 and the ablation ladder give it their own ``get_batch``
+and ``loss_fn``. :func:`train` wraps it for ``gptlab pretrain``: corpus, progress bar, atomic
+checkpoints and resume, DDP under ``torchrun``. Batches are ``(B, T)``."""
 
 from __future__ import annotations
 
@@ -32,25 +14,24 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
+import yaml
 from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel as DDP
+from tqdm import tqdm  # plain text bars (no widgets)
 
 from gptlab import data as gdata
 from gptlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from gptlab.generate import generate
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
-from gptlab.utils import get_device
+from gptlab.utils import eval_mode, get_device
 
 #: AdamW's (beta1, beta2) in every chapter: GPT-3's values (Brown et al., 2020), also nanoGPT's.
 BETAS = (0.9, 0.95)
-
-
-# -------------------------------------------------------------------------------------
-# The three pieces every training run shares: optimizer, schedule, loop
-# -------------------------------------------------------------------------------------
 
 
 def check_lr(lr: Any, name: str = "lr") -> float:
@@ -62,16 +43,8 @@ def check_lr(lr: Any, name: str = "lr") -> float:
 def configure_optimizer(
     model: nn.Module, lr: float, weight_decay: float = 0.1, betas: tuple[float, float] = BETAS
 ) -> torch.optim.AdamW:
-    """AdamW (Loshchilov & Hutter, 2019) over the *trainable* parameters of ``model``.
-
-    Matrices (embeddings and linear weights, 2-D or more) are decayed; biases and LayerNorm
-    gains (1-D) are not, since pulling them toward zero has no regularising meaning. A tied
-    matrix appears once. Betas default to :data:`BETAS` in every chapter (the reference
-    model's recipe sets ``beta2 = 0.99`` explicitly). Chapter 07 explains the choices.
-
-    Raises:
-        ValueError: ``lr`` is not a positive number, or nothing in ``model`` is trainable.
-    """
+    """AdamW over the trainable parameters; matrices decayed, 1-D tensors not (chapter 07).
+    ValueError: ``lr`` is not a positive number, or nothing in ``model`` is trainable."""
     lr = check_lr(lr)
     params = [p for p in model.parameters() if p.requires_grad]
     if not params:
@@ -92,13 +65,8 @@ def count_trainable(model: nn.Module) -> int:
 
 
 def lr_schedule(step: int, lr: float, warmup: int, total: int, min_lr: float = 0.0) -> float:
-    """Learning rate at optimizer step ``step`` (0-based): linear warmup, then cosine decay.
-
-    Rises linearly from ``lr / warmup`` to ``lr`` over ``warmup`` steps, then follows half a
-    cosine from ``lr`` down to ``min_lr`` at step ``total`` (and stays there). Chapter 07
-    plots it. (Hugging Face's warmup starts at 0 instead of ``lr / warmup``: the same idea,
-    one step earlier.)
-    """
+    """Learning rate at step ``step`` (0-based): linear warmup from ``lr / warmup`` to ``lr``,
+    then half a cosine down to ``min_lr`` at step ``total`` (chapter 07 plots it)."""
     if step < warmup:
         return lr * (step + 1) / warmup
     progress = min(1.0, (step - warmup) / max(1, total - warmup))
@@ -122,20 +90,15 @@ def train_loop(
     start_step: int = 0,
     on_step: Callable[[dict], None] | None = None,
 ) -> list[dict]:
-    """Train ``model`` for optimizer steps ``start_step .. steps - 1``; return one record a step.
+    """Train for optimizer steps ``start_step .. steps - 1``; return one record per step.
 
-    Each step sets the learning rate ``schedule(step)``, then ``grad_accum`` times draws
-    ``batch = get_batch()`` and back-propagates ``loss_fn(model, batch) / grad_accum``, clips
-    the gradient norm to ``grad_clip`` (0: no clipping) and takes an optimizer step. Every
-    ``eval_every`` steps and after the last, ``eval_fn(model)``'s dict joins the record; at
-    the steps in ``sample_at`` (0 = before training), ``sample_fn(model)`` is kept as
-    ``record["sample"]``. ``on_step(record)`` runs after each step (progress bars,
-    checkpoints, logging live there, not here). Records hold ``step`` (steps done),
-    ``loss`` (mean training loss of the step) and ``lr``. Chapter 07 writes this loop.
-
-    Raises:
-        ValueError: ``steps`` or ``grad_accum`` not a positive integer.
-    """
+    A step sets the learning rate ``schedule(step)``, accumulates gradients of
+    ``loss_fn(model, get_batch())`` over ``grad_accum`` batches, clips to ``grad_clip``
+    (0: no clipping) and steps. Records hold ``step`` (steps done), ``loss`` and ``lr``, plus
+    ``eval_fn(model)``'s dict every ``eval_every`` steps and at the end, and
+    ``sample_fn(model)`` as ``"sample"`` at the steps in ``sample_at`` (0: before training).
+    ``on_step(record)`` runs after each step (progress, checkpoints). Chapter 07 writes it.
+    ValueError: ``steps`` or ``grad_accum`` not a positive whole number."""
     for name, value in (("steps", steps), ("grad_accum", grad_accum)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
             raise ValueError(f"{name} must be a positive whole number of steps, got {value!r}.")
@@ -157,13 +120,12 @@ def train_loop(
             nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-        record = {"step": step + 1, "loss": total, "lr": lr}
-        if eval_fn is not None and (
-            (eval_every and (step + 1) % eval_every == 0) or step + 1 == steps
-        ):
+        done = step + 1  # steps done
+        record = {"step": done, "loss": total, "lr": lr}
+        if eval_fn is not None and ((eval_every and done % eval_every == 0) or done == steps):
             record.update(eval_fn(model))
             model.train()
-        if sample_fn is not None and step + 1 in sample_at:
+        if sample_fn is not None and done in sample_at:
             record["sample"] = sample_fn(model)
             model.train()
         history.append(record)
@@ -172,26 +134,18 @@ def train_loop(
     return history
 
 
-# -------------------------------------------------------------------------------------
-# Pretraining: the recipe, the corpus, held-out loss
-# -------------------------------------------------------------------------------------
-
-
 @dataclass
 class TrainConfig:
     """Everything a pretraining run depends on (a recipe file sets these fields)."""
 
-    # data and tokenizer
-    corpus: str = "shakespeare"  # "shakespeare" or "python_docs"
+    corpus: str = "shakespeare"  # or "python_docs"
     vocab_size: int = 4096  # byte-level BPE trained on the training split only
-    # model
     n_layer: int = 4
     n_head: int = 4
     n_embd: int = 128
     block_size: int = 128
     dropout: float = 0.0
     bias: bool = True
-    # optimisation
     batch_size: int = 32  # global micro-batch, in windows
     grad_accum: int = 1  # micro-batches per optimizer step
     max_steps: int = 1000
@@ -202,41 +156,22 @@ class TrainConfig:
     beta1: float = BETAS[0]
     beta2: float = BETAS[1]
     grad_clip: float = 1.0
-    # bookkeeping
     eval_interval: int = 200
     eval_batches: int = 20
     checkpoint_interval: int = 200
-    sample_at: tuple[
-        int, ...
-    ] = ()  # steps at which to keep a generated sample (0: before training)
+    sample_at: tuple[int, ...] = ()  # steps at which to keep a sample (0: before training)
     seed: int = 1337
     device: str | None = None  # None: CUDA, then MPS, then CPU
 
     # Fields that may change when a run is resumed (everything else must match).
-    RESUMABLE: tuple[str, ...] = field(
-        default=(
-            "max_steps",
-            "eval_interval",
-            "eval_batches",
-            "checkpoint_interval",
-            "sample_at",
-            "device",
-        ),
-        repr=False,
-    )
+    RESUMABLE: ClassVar[tuple[str, ...]] = ("max_steps", "eval_interval", "eval_batches")
+    RESUMABLE += ("checkpoint_interval", "sample_at", "device")
 
     def __post_init__(self) -> None:
         if self.corpus not in ("shakespeare", "python_docs"):
             raise ValueError(f"corpus must be 'shakespeare' or 'python_docs', not {self.corpus!r}")
-        for name in (
-            "batch_size",
-            "grad_accum",
-            "max_steps",
-            "eval_interval",
-            "eval_batches",
-            "checkpoint_interval",
-            "block_size",
-        ):
+        counts = "batch_size grad_accum max_steps eval_interval eval_batches checkpoint_interval"
+        for name in [*counts.split(), "block_size"]:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
@@ -246,97 +181,53 @@ class TrainConfig:
         self.sample_at = tuple(int(s) for s in self.sample_at)
 
     def model_config(self) -> GPTConfig:
-        return GPTConfig(
-            vocab_size=self.vocab_size,
-            block_size=self.block_size,
-            n_layer=self.n_layer,
-            n_head=self.n_head,
-            n_embd=self.n_embd,
-            dropout=self.dropout,
-            bias=self.bias,
-        )
+        return GPTConfig(**{f.name: getattr(self, f.name) for f in dataclasses.fields(GPTConfig)})
 
     def lr_at(self, step: int) -> float:
         """This recipe's learning rate at ``step`` (:func:`lr_schedule`)."""
         return lr_schedule(step, self.lr, self.warmup_steps, self.max_steps, self.min_lr)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
-            f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "RESUMABLE"
-        }
+        return dataclasses.asdict(self)
 
     @classmethod
     def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)} - {"RESUMABLE"}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise ValueError(
-                f"Unknown training setting(s) {unknown}; valid ones are {sorted(known)}."
-            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        if unknown := sorted(set(values) - known):
+            raise ValueError(f"Unknown training setting(s) {unknown}; valid: {sorted(known)}.")
         return cls(**values)
 
     @classmethod
     def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
         """Read a recipe file (YAML mapping of field names to values), then apply overrides."""
-        import yaml
-
         values = yaml.safe_load(Path(path).read_text()) or {}
         if not isinstance(values, dict):
             raise ValueError(f"{path} must be a YAML mapping of training settings.")
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        return cls.from_dict(values)
+        return cls.from_dict(values | {k: v for k, v in overrides.items() if v is not None})
 
 
 def short_run_config(**overrides: Any) -> TrainConfig:
-    """Chapter 07's short run: 1,200 steps, about 2.5 minutes on 2 CPU cores, 1.3M parameters.
-
-    4 layers of width 128, a context of 32 tokens, 1,200 steps of 32 windows, peak learning
-    rate 5e-3 after 200 warmup steps, no dropout (chosen by the sweep in chapter 07).
-    Chapter 13 compares it with the other models of the course.
-    """
-    values = dict(
-        vocab_size=4096,
-        n_layer=4,
-        n_head=4,
-        n_embd=128,
-        block_size=32,
-        dropout=0.0,
-        batch_size=32,
-        max_steps=1200,
-        lr=5e-3,
-        min_lr=5e-4,
-        warmup_steps=200,
-        eval_interval=100,
-        eval_batches=16,
-        checkpoint_interval=1200,
-        sample_at=(0, 100, 400, 1200),
-    )
-    values.update(overrides)
-    return TrainConfig(**values)
-
-
-def short_run_dir() -> Path:
-    """Where chapter 07 keeps its short run (``<cache>/runs/ch07-short``), for chapter 13."""
-    return gdata.cache_dir() / "runs" / "ch07-short"
+    """Chapter 07's short run (``gptlab.pretrained("shakespeare-short")``): 800 steps of 32
+    windows of 32 tokens, 4 layers of width 128, peak learning rate 5e-3 after 200 warmup."""
+    values = dict(n_layer=4, n_head=4, n_embd=128, block_size=32, max_steps=800, lr=5e-3)
+    values |= dict(min_lr=5e-4, warmup_steps=200, eval_interval=100, eval_batches=16)
+    values |= dict(checkpoint_interval=800, sample_at=(0, 100, 400, 800))
+    return TrainConfig(**(values | overrides))
 
 
 def even_windows(ids: Tensor, block_size: int, n: int | None = None) -> tuple[Tensor, Tensor]:
-    """Deterministic evaluation windows from a 1-D stream: ``(x, y)``, each ``(n, T)``.
-
-    With ``n=None``, every non-overlapping window (the whole stream, once); otherwise ``n``
-    windows at evenly spaced offsets, the same ones every time.
-    """
+    """Evaluation windows ``(x, y)``, each ``(n, T)``, of a 1-D stream: ``n`` evenly spaced
+    ones, or with ``n=None`` every non-overlapping window."""
     last = len(ids) - block_size - 1
     if last < 0:
         raise ValueError(
             f"The stream has {len(ids)} tokens, fewer than block_size + 1 = "
             f"{block_size + 1}; use more text or a smaller block_size."
         )
-    starts = (
-        torch.arange(0, last + 1, block_size) if n is None else torch.linspace(0, last, n).long()
-    )
-    x = torch.stack([ids[s : s + block_size] for s in starts.tolist()])
-    y = torch.stack([ids[s + 1 : s + 1 + block_size] for s in starts.tolist()])
+    starts = torch.arange(0, last + 1, block_size) if n is None else torch.linspace(0, last, n)
+    starts = starts.long().tolist()
+    x = torch.stack([ids[s : s + block_size] for s in starts])  # (n, T)
+    y = torch.stack([ids[s + 1 : s + 1 + block_size] for s in starts])  # (n, T), shifted by one
     return x, y
 
 
@@ -351,24 +242,21 @@ def held_out_loss(
 ) -> float:
     """Mean next-token cross-entropy (nats per token) of ``model`` on windows of ``ids``
     (:func:`even_windows`), in eval mode; the model's mode is restored afterwards."""
-    was_training = model.training
-    model.eval()
     x, y = even_windows(ids, block_size, n_windows)
     total = 0.0
-    for i in range(0, len(x), batch_size):
-        xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
-        with _autocast(torch.device(device)):
-            _, loss = model(xb, yb)
-        total += loss.item() * yb.numel()
-    model.train(was_training)
+    with eval_mode(model):
+        for i in range(0, len(x), batch_size):
+            xb, yb = x[i : i + batch_size].to(device), y[i : i + batch_size].to(device)
+            total += lm_loss(model, (xb, yb)).item() * yb.numel()
     return total / y.numel()
 
 
-def _autocast(device: torch.device):
-    """bf16 autocast on CUDA; plain fp32 elsewhere (CPU and MPS)."""
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
-    return torch.autocast("cpu", enabled=False)
+def lm_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
+    """The language-modelling loss of a batch ``(x, y)``, both ``(B, T)`` (chapter 07); in bf16
+    autocast on CUDA, plain fp32 elsewhere (CPU and MPS)."""
+    x, y = batch
+    with torch.autocast("cuda", dtype=torch.bfloat16, enabled=x.device.type == "cuda"):
+        return model(x, y)[1]
 
 
 @dataclass
@@ -386,17 +274,13 @@ class Corpus:
         return self.val_chars / len(self.val_ids)
 
     def summary(self) -> dict[str, Any]:
-        return {
-            "train_chars": self.train_chars,
-            "val_chars": self.val_chars,
-            "train_tokens": len(self.train_ids),
-            "val_tokens": len(self.val_ids),
-            "val_chars_per_token": round(self.val_chars_per_token, 4),
-        }
+        sizes = dict(train_chars=self.train_chars, val_chars=self.val_chars)
+        sizes |= dict(train_tokens=len(self.train_ids), val_tokens=len(self.val_ids))
+        return sizes | {"val_chars_per_token": round(self.val_chars_per_token, 4)}
 
 
 def prepare_corpus(cfg: TrainConfig, tokenizer: BPETokenizer | None = None) -> Corpus:
-    """Load the corpus, train the BPE on the training split only (unless given), tokenize both."""
+    """Load the corpus, train the BPE on the training split (unless given), tokenize both."""
     if cfg.corpus == "shakespeare":
         train_text, val_text = gdata.shakespeare("train"), gdata.shakespeare("val")
     else:
@@ -410,28 +294,14 @@ def prepare_corpus(cfg: TrainConfig, tokenizer: BPETokenizer | None = None) -> C
             f"The tokenizer has {tokenizer.vocab_size} tokens but the config "
             f"asks for {cfg.vocab_size}."
         )
-    train_ids = torch.tensor(tokenizer.encode(train_text), dtype=torch.long)
-    val_ids = torch.tensor(tokenizer.encode(val_text), dtype=torch.long)
+    train_ids, val_ids = (torch.tensor(tokenizer.encode(t)) for t in (train_text, val_text))
     for name, ids in (("training", train_ids), ("validation", val_ids)):
         if len(ids) <= cfg.block_size + 1:
             raise ValueError(
-                f"The {name} split has only {len(ids)} tokens, too few for "
-                f"block_size {cfg.block_size}; use a larger corpus or a smaller "
-                "block_size."
+                f"The {name} split has only {len(ids)} tokens, too few for block_size "
+                f"{cfg.block_size}; use a larger corpus or a smaller block_size."
             )
     return Corpus(tokenizer, train_ids, val_ids, len(train_text), len(val_text))
-
-
-def lm_loss(model: nn.Module, batch: tuple[Tensor, Tensor]) -> Tensor:
-    """The language-modelling loss of a batch ``(x, y)``, both ``(B, T)`` (chapter 07)."""
-    x, y = batch
-    with _autocast(x.device):
-        return model(x, y)[1]
-
-
-# -------------------------------------------------------------------------------------
-# Pretraining: the loop wrapped with checkpoints, progress and DDP
-# -------------------------------------------------------------------------------------
 
 
 @dataclass
@@ -462,29 +332,6 @@ def _dist_setup(cfg: TrainConfig) -> tuple[int, int, torch.device]:
     return rank, world, device
 
 
-def _sampler(tokenizer: BPETokenizer, seed: int, n_tokens: int = 48) -> Callable[[nn.Module], str]:
-    """A ``sample_fn`` for :func:`train_loop`: a newline, then ``n_tokens`` sampled tokens.
-
-    It uses its own seeded generator, so sampling never changes the training run.
-    """
-    from gptlab.generate import generate
-
-    def sample_fn(model: nn.Module) -> str:
-        raw = model.module if hasattr(model, "module") else model
-        device = next(raw.parameters()).device
-        start = torch.tensor([tokenizer.encode("\n")], device=device)
-        out = generate(
-            raw,
-            start,
-            n_tokens,
-            temperature=0.8,
-            generator=torch.Generator(device=device).manual_seed(seed),
-        )
-        return tokenizer.decode(out[0, 1:].tolist())
-
-    return sample_fn
-
-
 def train(
     cfg: TrainConfig,
     out_dir: str | os.PathLike | None = None,
@@ -492,24 +339,19 @@ def train(
     progress: bool = True,
     corpus: Corpus | None = None,
     stop_after: int | None = None,
-    on_eval: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Pretrain a GPT as ``cfg`` says with :func:`train_loop`; checkpoints go to
-    ``out_dir/checkpoint`` when ``out_dir`` is given.
+    """Pretrain a GPT as ``cfg`` says; checkpoints go to ``out_dir/checkpoint``.
 
-    ``resume=True`` continues from that checkpoint (refusing one whose settings differ):
-    model, optimizer, step and both random generators (batches and dropout) are restored.
-    ``stop_after`` ends the run after that many steps in this call (tests and chapter 07's
-    resume demonstration). Ctrl-C saves a checkpoint before stopping.
+    ``resume=True`` continues from it (model, optimizer, step, both random generators),
+    refusing other settings; ``stop_after`` ends after that many steps; Ctrl-C saves first.
+    Each DDP process trains on its slice of one global batch, so N processes follow one.
     """
     rank, world, device = _dist_setup(cfg)
     is_main = rank == 0
     ckpt_path = Path(out_dir) / "checkpoint" if out_dir is not None else None
 
     torch.manual_seed(cfg.seed)
-    history: list[dict[str, float]] = []
-    samples: dict[int, str] = {}
-    step, trainer_state = 0, None
+    step, history, samples, trainer_state = 0, [], {}, None
     if resume:
         if ckpt_path is None:
             raise ValueError("resume=True needs out_dir, the folder of the run to continue.")
@@ -522,9 +364,8 @@ def train(
         ]
         if diffs:
             raise CheckpointError(
-                "Cannot resume: the run was started with other settings ("
-                + "; ".join(diffs)
-                + "). Use the same recipe, or a new --out folder."
+                f"Cannot resume: the run was started with other settings ({'; '.join(diffs)}). "
+                "Use the same recipe, or a new --out folder."
             )
         if trainer_state is None:
             raise CheckpointError(
@@ -546,15 +387,13 @@ def train(
         if device.type == "cuda" and "cuda_rng" in trainer_state:
             torch.cuda.set_rng_state(trainer_state["cuda_rng"])
     if world > 1:
-        from torch.nn.parallel import DistributedDataParallel as DDP
-
         model = DDP(model, device_ids=[device.index] if device.type == "cuda" else None)
 
     local_b = cfg.batch_size // world
     tokens_per_step = cfg.batch_size * cfg.grad_accum * cfg.block_size
-    started, cpu_started = time.time(), time.process_time()
-    elapsed_before = history[-1]["elapsed_s"] if history else 0.0
-    cpu_before = history[-1].get("cpu_s", 0.0) if history else 0.0
+    # The run's wall and CPU clocks start earlier by the time spent before a resume.
+    wall0 = time.time() - (history[-1]["elapsed_s"] if history else 0.0)
+    cpu0 = time.process_time() - (history[-1].get("cpu_s", 0.0) if history else 0.0)
 
     def get_batch() -> tuple[Tensor, Tensor]:  # this process's slice of the global batch
         x, y = gdata.random_windows(corpus.train_ids, cfg.batch_size, cfg.block_size, batch_gen)
@@ -564,72 +403,47 @@ def train(
     def eval_fn(_: nn.Module) -> dict[str, float]:
         if not is_main:
             return {}
-        n = cfg.eval_batches * 8
-        val = held_out_loss(raw_model, corpus.val_ids, cfg.block_size, n, device=device)
-        return {
-            "train_loss": held_out_loss(
-                raw_model, corpus.train_ids, cfg.block_size, n, device=device
-            ),
-            "val_loss": val,
-            "val_loss_per_char": val / corpus.val_chars_per_token,
-        }
+        val, train_loss = (
+            held_out_loss(raw_model, ids, cfg.block_size, cfg.eval_batches * 8, device=device)
+            for ids in (corpus.val_ids, corpus.train_ids)
+        )
+        per_char = val / corpus.val_chars_per_token
+        return {"train_loss": train_loss, "val_loss": val, "val_loss_per_char": per_char}
 
-    def snapshot(final: bool = False) -> None:
+    def sample_fn(_: nn.Module) -> str:  # its own generator: sampling never changes the run
+        start = torch.tensor([corpus.tokenizer.encode("\n")], device=device)
+        gen = torch.Generator(device=device).manual_seed(cfg.seed)
+        out = generate(raw_model, start, 48, temperature=0.8, generator=gen)
+        return corpus.tokenizer.decode(out[0, 1:].tolist())
+
+    def snapshot() -> None:
         if not is_main or ckpt_path is None:
             return
-        trainer = (
-            None
-            if final
-            else {
-                "optimizer": optimizer.state_dict(),
-                "batch_rng": batch_gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "step": step,
-            }
-        )
-        if trainer is not None and device.type == "cuda":
+        trainer = dict(optimizer=optimizer.state_dict(), batch_rng=batch_gen.get_state())
+        trainer.update(torch_rng=torch.get_rng_state(), step=step)
+        if device.type == "cuda":
             trainer["cuda_rng"] = torch.cuda.get_rng_state(device)
-        state = {
-            "step": step,
-            "train_config": cfg.to_dict(),
-            "history": history,
-            "samples": samples,
-            "corpus": corpus.summary(),
-        }
+        state = dict(step=step, train_config=cfg.to_dict(), history=history, samples=samples)
+        state["corpus"] = corpus.summary()
         save_checkpoint(ckpt_path, raw_model, corpus.tokenizer, state, trainer)
 
-    bar = None
-    if progress and is_main:
-        from tqdm import tqdm  # plain text bars (no widgets), refreshed at most every 2 s
-
-        bar = tqdm(
-            total=cfg.max_steps,
-            initial=step,
-            desc="pretrain",
-            unit="step",
-            dynamic_ncols=True,
-            mininterval=2.0,
-        )
+    hide = not (progress and is_main)  # the bar is refreshed at most every 2 s
+    bar = tqdm(
+        total=cfg.max_steps, initial=step, desc="pretrain", unit="step", mininterval=2, disable=hide
+    )
 
     def on_step(record: dict) -> None:
         nonlocal step
         step = record["step"]
         if "sample" in record:
             samples[step] = record["sample"]
-        if bar is not None:
-            bar.update(1)
-            bar.set_postfix(loss=f"{record['loss']:.3f}", refresh=False)
+        bar.update(1)
+        bar.set_postfix(loss=f"{record['loss']:.3f}", refresh=False)
         if "val_loss" in record:
-            record.update(
-                tokens=step * tokens_per_step,
-                elapsed_s=round(elapsed_before + time.time() - started, 2),
-                # CPU time of all threads: on a busy machine, cpu_s / threads is the
-                # wall time the run would have taken alone.
-                cpu_s=round(cpu_before + time.process_time() - cpu_started, 2),
-            )
+            # CPU time of all threads: on a busy machine, cpu_s / threads is the run's time alone
+            wall, cpu = round(time.time() - wall0, 2), round(time.process_time() - cpu0, 2)
+            record.update(tokens=step * tokens_per_step, elapsed_s=wall, cpu_s=cpu)
             history.append({k: v for k, v in record.items() if k != "sample"})
-            if on_eval is not None:
-                on_eval(history[-1])
         if step % cfg.checkpoint_interval == 0 and step < cfg.max_steps:
             snapshot()
             if world > 1:
@@ -638,54 +452,31 @@ def train(
             raise _Stop
 
     first_step = step
-    sample_fn = _sampler(corpus.tokenizer, cfg.seed) if cfg.sample_at and is_main else None
-    if step == 0 and sample_fn is not None and 0 in cfg.sample_at:
-        samples[0] = sample_fn(raw_model)
+    sample = sample_fn if cfg.sample_at and is_main else None
+    if step == 0 and sample is not None and 0 in cfg.sample_at:
+        samples[0] = sample(raw_model)
     try:
-        train_loop(
-            model,
-            get_batch,
-            lm_loss,
-            optimizer,
-            cfg.lr_at,
-            cfg.max_steps,
-            grad_clip=cfg.grad_clip,
-            grad_accum=cfg.grad_accum,
-            eval_fn=eval_fn,
-            eval_every=cfg.eval_interval,
-            sample_fn=sample_fn,
-            sample_at=[s for s in cfg.sample_at if s > 0],
-            start_step=step,
-            on_step=on_step,
-        )
+        loop_args = dict(grad_clip=cfg.grad_clip, grad_accum=cfg.grad_accum, start_step=step)
+        loop_args |= dict(eval_fn=eval_fn, eval_every=cfg.eval_interval, on_step=on_step)
+        loop_args |= dict(sample_fn=sample, sample_at=[s for s in cfg.sample_at if s > 0])
+        train_loop(model, get_batch, lm_loss, optimizer, cfg.lr_at, cfg.max_steps, **loop_args)
     except _Stop:
         pass
     except KeyboardInterrupt:
         snapshot()
         if is_main and ckpt_path is not None:
-            print(
-                f"Interrupted at step {step}: checkpoint saved in {ckpt_path}; "
-                "continue with --resume."
-            )
+            print(f"Interrupted at step {step}: saved in {ckpt_path}; continue with --resume.")
         raise
     finally:
-        if bar is not None:
-            bar.close()
+        bar.close()
 
     snapshot()  # keeps the optimizer state, so a finished run can be extended with more steps
     if world > 1:
         dist.barrier()
-    summary = {
-        "steps": step,
-        "tokens": step * tokens_per_step,
-        "parameters": raw_model.num_params(),
-        "wall_time_s": round(elapsed_before + time.time() - started, 1),
-        "cpu_time_s": round(cpu_before + time.process_time() - cpu_started, 1),
-        "threads": torch.get_num_threads(),
-        "device": str(device),
-        "world_size": world,
-        **corpus.summary(),
-    }
+    wall, cpu = round(time.time() - wall0, 1), round(time.process_time() - cpu0, 1)
+    summary = dict(steps=step, tokens=step * tokens_per_step, parameters=raw_model.num_params())
+    summary |= dict(wall_time_s=wall, cpu_time_s=cpu, threads=torch.get_num_threads())
+    summary |= dict(device=str(device), world_size=world) | corpus.summary()
     if history:
         summary.update({k: history[-1][k] for k in ("train_loss", "val_loss", "val_loss_per_char")})
     if is_main and out_dir is not None:

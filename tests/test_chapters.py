@@ -1,8 +1,10 @@
-"""Per-chapter front matter and glossary links, for every notebook there is."""
+"""Per-chapter front matter (with the measured run time) and glossary links, for every notebook."""
 
 from __future__ import annotations
 
+import json
 import re
+import sys
 from pathlib import Path
 
 import nbformat
@@ -11,6 +13,11 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
 HEADINGS = ["**You will**", "**You need**", "**Run time**", "**Key points**"]
+RUN_TIMES = ROOT / "book" / "data" / "run-times.json"  # written by tools/execute.py
+BUDGET_S = 180  # every notebook runs in at most 3 minutes on 2 idle cores
+sys.path.insert(0, str(ROOT / "tools"))
+from execute import run_time_phrase  # noqa: E402  (tools/execute.py, an authoring script)
+
 TERM = re.compile(r"\{term\}`(?:[^`<]*<([^>`]+)>|([^`]+))`")
 
 
@@ -34,6 +41,25 @@ def test_first_cell_is_at_a_glance(path):
         assert heading in box.group(1), f"{path.name}: the 'At a glance' box needs {heading}"
     points = box.group(1).split("**Key points**", 1)[1]
     assert len(re.findall(r"^- ", points, re.M)) >= 2, f"{path.name}: list at least two key points"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_run_time_is_the_measured_one(path):
+    """The At-a-glance box states the run time measured when the stored outputs were made."""
+    record = json.loads(RUN_TIMES.read_text())
+    assert record["machine"]["cpu_count"] == 2, "measure on the course's 2-core reference machine"
+    measured = record["notebooks"].get(path.name)
+    assert measured, f"{path.name}: no measured run; execute it with tools/execute.py"
+    assert measured["wall_s"] <= BUDGET_S, f"{path.name} took {measured['wall_s']} s"
+    phrase = run_time_phrase(measured["wall_s"])
+    first = nbformat.read(path, as_version=4).cells[0].source
+    assert f"**Run time** {phrase}" in first, f"{path.name}: state '{phrase}' (tools/execute.py)"
+
+
+def test_run_time_phrases():
+    assert run_time_phrase(9) == "about 10 seconds" and run_time_phrase(2) == "about 5 seconds"
+    assert run_time_phrase(60) == "about a minute"
+    assert run_time_phrase(100) == "about 1.5 minutes" and run_time_phrase(170) == "about 3 minutes"
 
 
 def test_glossary_has_the_core_terms():

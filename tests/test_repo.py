@@ -124,6 +124,47 @@ def test_notebooks_hold_one_clean_run():
         )
 
 
+# What a stored output must not show: the executing machine's paths, object reprs with
+# addresses, a verdict object's repr under its printed verdict, progress-bar fragments.
+MACHINE_PATH = re.compile(r"(?<![\w~.])/(?:root|home|tmp|work|Users|var|private)/")
+OBJECT_REPR = re.compile(r"<[\w.]+(?: object)? at 0x[0-9a-f]+>|\bResult\('")
+
+
+def _output_texts(cell) -> list[str]:
+    texts = []
+    for out in cell.get("outputs", []):
+        texts.append("".join(out.get("text", "")))
+        for mime, value in out.get("data", {}).items():
+            if mime.startswith("text/"):
+                texts.append("".join(value))
+    return texts
+
+
+def test_stored_outputs_are_clean():
+    problems = []
+    for path in NOTEBOOKS:
+        nb = json.loads(path.read_text())
+        for i, cell in enumerate(nb["cells"]):
+            if "execution" in cell.get("metadata", {}):
+                problems.append(f"{path.name} cell {i}: execution timestamps (strip them)")
+            for text in _output_texts(cell):
+                for bad in (MACHINE_PATH.search(text), OBJECT_REPR.search(text)):
+                    if bad:
+                        problems.append(f"{path.name} cell {i}: shows {bad.group(0)!r}")
+                if "\r" in text or text.count("it/s]") + text.count("s/it]") > 1:
+                    problems.append(f"{path.name} cell {i}: progress-bar fragments")
+    assert not problems, "\n".join(problems)
+
+
+def test_the_cleanliness_patterns_bite():
+    assert MACHINE_PATH.search("texts are in /root/.cache/gptlab")
+    assert MACHINE_PATH.search("python 3.11 (/work/main/.venv/bin/python)")
+    assert not MACHINE_PATH.search("texts are in ~/.cache/gptlab and ../data/x")
+    assert OBJECT_REPR.search("<torch._C.Generator at 0x7f52c03afc50>")
+    assert OBJECT_REPR.search("Result('correct')")
+    assert not OBJECT_REPR.search("✓ attention_weights: Correct!")
+
+
 def test_notebook_conventions():
     for path in NOTEBOOKS:
         nb = json.loads(path.read_text())

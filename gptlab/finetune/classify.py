@@ -1,26 +1,14 @@
-"""Fine-tuning a GPT for classification: which kind of work does a passage come from?
+"""Fine-tuning a GPT for classification: is a passage from a comedy, history, tragedy or poem?
 
-The task (chapter 09): given a passage of ``L`` tokens of Shakespeare, say whether it comes
-from a comedy, a history, a tragedy or a poem (our table :data:`gptlab.data.WORKS`; classes
-:data:`gptlab.data.GENRES`, in that order). Splits are made by *whole works*
-(:func:`split_works`): ``test`` is :data:`gptlab.data.VAL_WORKS`, also held out from
-pretraining; the other works are split between ``train`` and ``val`` within each genre.
-
-:class:`GPTClassifier` reads the final hidden state of the *last* token, the only position
-whose causal attention has seen the whole passage, and maps it with one linear layer to class
-logits. :func:`set_trainable` chooses what may change; :func:`fit` trains with the course's
-one loop, :func:`gptlab.train.train_loop`.
-
-Shape letters: ``N`` passages, ``L`` tokens per passage, ``B`` batch, ``C`` channels, ``K``
-classes.
-"""
+Splits are by whole works; :class:`GPTClassifier` reads the last token's hidden state. Shapes:
+``N`` passages, ``L`` tokens each, ``B`` batch, ``C`` channels, ``K`` classes. See chapter 09."""
 
 from __future__ import annotations
 
 import math
 import random
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -31,6 +19,7 @@ from torch import Tensor, nn
 from gptlab import data as gdata
 from gptlab.model import GPT
 from gptlab.train import configure_optimizer, count_trainable, lr_schedule, train_loop
+from gptlab.utils import eval_mode
 
 SPLITS = ("train", "val", "test")
 #: What :func:`set_trainable` can unfreeze.
@@ -38,22 +27,16 @@ TRAINABLE_MODES = ("head", "last_block", "full")
 
 
 def split_works(seed: int = 0, val_fraction: float = 0.2) -> dict[str, tuple[str, ...]]:
-    """Assign every work of :data:`gptlab.data.WORKS` to exactly one of train, val and test.
-
-    ``test`` is :data:`gptlab.data.VAL_WORKS`. Within each genre the other works, shuffled by a
-    generator seeded with ``(seed, genre)``, give ``max(1, round(val_fraction * n))`` works to
-    ``val`` (none if the genre has a single work left) and the rest to ``train``.
-
-    Returns:
-        ``{"train": slugs, "val": slugs, "test": slugs}``, each a sorted tuple.
-    """
+    """Every work of :data:`gptlab.data.WORKS` in ``"train"``, ``"val"`` or ``"test"`` (sorted
+    tuples of slugs). ``test`` is :data:`gptlab.data.VAL_WORKS`; within each genre the other
+    works, shuffled by ``(seed, genre)``, give ``max(1, round(val_fraction * n))`` to ``val``
+    (none if only one is left) and the rest to ``train``."""
     if not 0.0 < val_fraction < 1.0:
         raise ValueError(f"val_fraction must be between 0 and 1 (exclusive), got {val_fraction}.")
     split: dict[str, list[str]] = {"train": [], "val": [], "test": sorted(gdata.VAL_WORKS)}
+    others = [w for w in gdata.WORKS if w.slug not in gdata.VAL_WORKS]
     for genre in gdata.GENRES:
-        pool = sorted(
-            w.slug for w in gdata.WORKS if w.genre == genre and w.slug not in gdata.VAL_WORKS
-        )
+        pool = sorted(w.slug for w in others if w.genre == genre)
         n_val = max(1, round(val_fraction * len(pool))) if len(pool) >= 2 else 0
         random.Random(f"gptlab-classify:{seed}:{genre}").shuffle(pool)  # str seeds are stable
         split["val"] += pool[:n_val]
@@ -74,10 +57,8 @@ class GenrePassages:
     def __post_init__(self) -> None:
         n = self.ids.size(0)
         if self.ids.dim() != 2 or tuple(self.labels.shape) != (n,) or len(self.works) != n:
-            raise ValueError(
-                f"ids {tuple(self.ids.shape)}, labels {tuple(self.labels.shape)} "
-                f"and {len(self.works)} work names must describe the same N passages."
-            )
+            shapes = f"ids {tuple(self.ids.shape)}, labels {tuple(self.labels.shape)}"
+            raise ValueError(f"{shapes} and {len(self.works)} works must describe N passages.")
 
     def __len__(self) -> int:
         return self.ids.size(0)
@@ -90,21 +71,15 @@ class GenrePassages:
 def windows(
     ids: Sequence[int] | Tensor, length: int, max_windows: int | None = None, name: str = "the text"
 ) -> Tensor:
-    """Non-overlapping windows of ``length`` tokens, ``(n, length)``; the tail is dropped.
-    With ``max_windows``, only that many, evenly spaced (always the same ones).
-
-    Raises:
-        ValueError: ``length`` not a positive integer, or the stream shorter than a window.
-    """
+    """Non-overlapping windows ``(n, length)`` of ``ids``, the tail dropped; with ``max_windows``
+    only that many, evenly spaced. ValueError for a bad ``length`` or too short a stream."""
     if isinstance(length, bool) or not isinstance(length, int) or length < 1:
         raise ValueError(f"length must be a positive integer, got {length!r}.")
     stream = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
     n = len(stream) // length
     if n == 0:
-        raise ValueError(
-            f"{name} has only {len(stream)} tokens, shorter than the requested "
-            f"passage length {length}; use a smaller length or leave this text out."
-        )
+        what = f"{name} has only {len(stream)} tokens, shorter than the requested passage length"
+        raise ValueError(f"{what} {length}; use a smaller length or leave this text out.")
     out = stream[: n * length].view(n, length)
     if max_windows is not None and max_windows < n:
         if max_windows < 1:
@@ -114,82 +89,57 @@ def windows(
 
 
 def make_passages(
-    texts: Mapping[str, str],
-    labels: Mapping[str, str],
-    tokenizer: Any,
-    length: int = 64,
-    max_per_work: int | None = None,
-    classes: Sequence[str] = gdata.GENRES,
-) -> GenrePassages:
+    texts: Mapping[str, str], labels: Mapping[str, str], tokenizer: Any, length: int = 64,
+    max_per_work: int | None = None, classes: Sequence[str] = gdata.GENRES,
+) -> GenrePassages:  # fmt: skip
     """Tokenize each text (name -> text) and cut it into passages labelled ``labels[name]``.
-
-    Raises:
-        ValueError: no texts, a text without a label or with one outside ``classes``, or a
-            text shorter than ``length`` tokens.
-    """
+    Raises ValueError for no texts, a missing or unknown label, or a text that is too short."""
     if not texts:
         raise ValueError("no texts were given, so there are no passages (empty dataset).")
     parts, ys, works = [], [], []
     for name, text in texts.items():
-        if name not in labels or labels[name] not in classes:
-            what = (
-                f"label {labels[name]!r} is not in the label set" if name in labels else "no label"
-            )
-            raise ValueError(
-                f"text {name!r} has {what}; valid labels are {', '.join(repr(c) for c in classes)}."
-            )
+        label = labels.get(name)
+        if label not in classes:
+            what = f"label {label!r} is not in the label set" if name in labels else "no label"
+            raise ValueError(f"text {name!r} has {what}; valid labels are {list(classes)}.")
         chunk = windows(tokenizer.encode(text), length, max_per_work, name=f"text {name!r}")
         parts.append(chunk)
-        ys.append(torch.full((len(chunk),), list(classes).index(labels[name])))
+        ys.append(torch.full((len(chunk),), list(classes).index(label)))
         works += [name] * len(chunk)
     return GenrePassages(torch.cat(parts), torch.cat(ys), tuple(works), tuple(classes))
 
 
 def genre_passages(
-    split: str,
-    tokenizer: Any,
-    length: int = 64,
-    max_per_work: int | None = None,
-    seed: int = 0,
+    split: str, tokenizer: Any, length: int = 64, max_per_work: int | None = None, seed: int = 0,
     val_fraction: float = 0.2,
-) -> GenrePassages:
-    """The passages of one split (:func:`split_works`) of the genre task: every work cut into
-    windows of ``length`` tokens (at most ``max_per_work`` each), labelled with its genre."""
+) -> GenrePassages:  # fmt: skip
+    """The passages of one split (:func:`split_works`), each work cut into windows of
+    ``length`` tokens (at most ``max_per_work`` each), labelled with its genre."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}.")
-    corpus = gdata.shakespeare_works()
+    corpus, slugs = gdata.shakespeare_works(), split_works(seed, val_fraction)[split]
     genre = {w.slug: w.genre for w in gdata.WORKS}
-    slugs = split_works(seed, val_fraction)[split]
     return make_passages({s: corpus[s] for s in slugs}, genre, tokenizer, length, max_per_work)
 
 
-def _check_labels(labels: Tensor, n_classes: int, classes: Sequence[str] | None = None) -> None:
+def _check_labels(labels: Tensor, n_classes: int, classes=None, what: str = "label") -> None:
     if not isinstance(labels, Tensor) or labels.dim() != 1:
-        raise ValueError("labels must be a 1-D tensor of class ids (N,).")
+        raise ValueError(f"{what}s must be a 1-D tensor of class ids (N,).")
     if labels.is_floating_point() or labels.dtype == torch.bool:
-        raise ValueError(f"labels must hold integer class ids, got dtype {labels.dtype}.")
+        raise ValueError(f"{what}s must hold integer class ids, got dtype {labels.dtype}.")
     bad = (labels < 0) | (labels >= n_classes)
     if bool(bad.any()):
         names = f" ({', '.join(f'{i}: {c}' for i, c in enumerate(classes))})" if classes else ""
-        raise ValueError(
-            f"label {int(labels[bad][0])} is not in the label set; valid class "
-            f"ids are 0..{n_classes - 1}{names}."
-        )
+        valid = f"valid class ids are 0..{n_classes - 1}{names}"
+        raise ValueError(f"{what} {int(labels[bad][0])} is not in the label set; {valid}.")
 
 
 def class_weights(labels: Tensor, n_classes: int) -> Tensor:
-    """Balanced class weights ``(K,)``, ``w_k = N / (K * n_k)``: with them in the
-    cross-entropy every class weighs the same in total, however rare (chapter 09).
-
-    Raises:
-        ValueError: no labels, a label outside ``0..K-1``, or a class with no examples.
-    """
-    if labels.numel() == 0:
-        raise ValueError("no labels were given (empty dataset).")
+    """Balanced class weights ``(K,)``, ``w_k = N / (K * n_k)``: every class weighs the same in
+    total in the cross-entropy. ValueError for a bad label or a class with no examples."""
     _check_labels(labels, n_classes)
     counts = torch.bincount(labels, minlength=n_classes).double()
-    if bool((counts == 0).any()):
-        missing = [i for i in range(n_classes) if counts[i] == 0]
+    if missing := (counts == 0).nonzero().flatten().tolist():
         raise ValueError(f"class(es) {missing} have no examples, so they cannot be weighted.")
     return (labels.numel() / (n_classes * counts)).float()
 
@@ -205,21 +155,13 @@ def balanced_probabilities(labels: Tensor) -> Tensor:
 
 class GPTClassifier(nn.Module):
     """A GPT with a classification head on the last token: ids ``(B, T)`` -> logits ``(B, K)``.
-
-    Args:
-        gpt: the backbone (pretrained or fresh); its language-model head is not used.
-        n_classes: number of classes ``K`` (at least 2).
-        class_weights: optional ``(K,)`` weights for the cross-entropy (:func:`class_weights`).
-        classes: optional class names, for error messages.
-    """
+    ``gpt`` is the backbone (its language-model head is unused), ``n_classes`` is ``K >= 2``,
+    ``class_weights`` optional ``(K,)`` cross-entropy weights, ``classes`` optional names."""
 
     def __init__(
-        self,
-        gpt: GPT,
-        n_classes: int = len(gdata.GENRES),
-        class_weights: Tensor | None = None,
+        self, gpt: GPT, n_classes: int = len(gdata.GENRES), class_weights: Tensor | None = None,
         classes: Sequence[str] | None = None,
-    ):
+    ):  # fmt: skip
         super().__init__()
         if not isinstance(gpt, GPT):
             raise TypeError(f"GPTClassifier wraps a gptlab.model.GPT, got {type(gpt).__name__}.")
@@ -235,10 +177,8 @@ class GPTClassifier(nn.Module):
         if class_weights is not None:
             class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
             if tuple(class_weights.shape) != (n_classes,) or bool((class_weights < 0).any()):
-                raise ValueError(
-                    f"class_weights must be {n_classes} non-negative numbers, got "
-                    f"shape {tuple(class_weights.shape)}."
-                )
+                got = tuple(class_weights.shape)
+                raise ValueError(f"class_weights must be {n_classes} numbers >= 0, not {got}.")
         self.register_buffer("class_weights", class_weights)
 
     def features(self, idx: Tensor) -> Tensor:
@@ -246,11 +186,7 @@ class GPTClassifier(nn.Module):
         return self.gpt.hidden_states(idx)[:, -1, :]
 
     def forward(self, idx: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        """Class logits ``(B, K)`` and, with ``labels`` ``(B,)``, the (weighted) cross-entropy.
-
-        Raises:
-            ValueError: labels of the wrong shape or type, or outside ``0..K-1``.
-        """
+        """Class logits ``(B, K)`` and, with ``labels`` ``(B,)``, the (weighted) cross-entropy."""
         logits = self.head(self.features(idx))
         if labels is None:
             return logits, None
@@ -262,70 +198,26 @@ class GPTClassifier(nn.Module):
 
 def set_trainable(classifier: GPTClassifier, mode: str) -> int:
     """Freeze all but what ``mode`` trains; return the number of trainable parameters.
-
     ``"head"``: the head only (a linear probe); ``"last_block"``: the head, the last block and
-    the final LayerNorm ``ln_f``; ``"full"``: everything.
-    """
+    ``ln_f``; ``"full"``: everything."""
     if mode not in TRAINABLE_MODES:
         raise ValueError(f"mode must be one of {', '.join(TRAINABLE_MODES)}, not {mode!r}.")
     classifier.requires_grad_(mode == "full")
-    train_now: list[nn.Module] = [classifier.head]
+    classifier.head.requires_grad_(True)
     if mode == "last_block":
-        train_now += [classifier.gpt.h[-1], classifier.gpt.ln_f]
-    for module in train_now:
-        module.requires_grad_(True)
+        classifier.gpt.h[-1].requires_grad_(True)
+        classifier.gpt.ln_f.requires_grad_(True)
     return count_trainable(classifier)
 
 
 def _tensors(dataset: Any, what: str) -> tuple[Tensor, Tensor]:
     ids, labels = (dataset.ids, dataset.labels) if isinstance(dataset, GenrePassages) else dataset
     if ids.dim() != 2 or labels.dim() != 1 or ids.size(0) != labels.size(0):
-        raise ValueError(
-            f"the {what} set must be ids (N, L) and labels (N,), got "
-            f"{tuple(ids.shape)} and {tuple(labels.shape)}."
-        )
+        shapes = f"{tuple(ids.shape)} and {tuple(labels.shape)}"
+        raise ValueError(f"the {what} set must be ids (N, L) and labels (N,), got {shapes}.")
     if ids.size(0) == 0:
         raise ValueError(f"the {what} set is empty: there is nothing to use.")
     return ids, labels
-
-
-def passage_batches(
-    ids: Tensor,
-    labels: Tensor,
-    batch_size: int,
-    generator: torch.Generator | None = None,
-    balanced: bool = False,
-) -> Callable[[], tuple[Tensor, Tensor]]:
-    """A ``get_batch`` for :func:`gptlab.train.train_loop`: each call draws ``batch_size``
-    passages (with replacement), uniformly or, with ``balanced=True``, every class equally
-    often (:func:`balanced_probabilities`). Returns ids ``(B, L)`` and labels ``(B,)``.
-
-    Raises:
-        ValueError: ``batch_size`` not positive, or larger than the number of passages.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}.")
-    if batch_size > ids.size(0):
-        raise ValueError(
-            f"batch_size {batch_size} is larger than the {ids.size(0)} passages of "
-            "the training set; use a smaller batch or more passages."
-        )
-    probs = balanced_probabilities(labels) if balanced else torch.ones(ids.size(0))
-
-    def get_batch() -> tuple[Tensor, Tensor]:
-        if not balanced:
-            rows = torch.randint(ids.size(0), (batch_size,), generator=generator)
-        else:
-            rows = torch.multinomial(probs, batch_size, replacement=True, generator=generator)
-        return ids[rows], labels[rows]
-
-    return get_batch
-
-
-def classification_loss(classifier: GPTClassifier, batch: tuple[Tensor, Tensor]) -> Tensor:
-    """The (weighted) cross-entropy of a batch ``(ids (B, L), labels (B,))``."""
-    device = next(classifier.parameters()).device
-    return classifier(batch[0].to(device), batch[1].to(device))[1]
 
 
 @dataclass
@@ -340,34 +232,35 @@ class FitResult:
 
 
 def fit(
-    classifier: GPTClassifier,
-    train: GenrePassages | tuple[Tensor, Tensor],
-    val: GenrePassages | tuple[Tensor, Tensor] | None = None,
-    steps: int = 100,
-    lr: float = 1e-3,
-    batch_size: int = 32,
-    generator: torch.Generator | None = None,
-    *,
-    balanced: bool = False,
-    weight_decay: float = 0.01,
-    warmup: float = 0.1,
-    grad_clip: float = 1.0,
-    eval_every: int = 0,
-) -> FitResult:
-    """Train the trainable parameters of ``classifier`` with :func:`gptlab.train.train_loop`.
-
-    Batches from :func:`passage_batches`, the loss :func:`classification_loss`, the
-    optimizer :func:`gptlab.train.configure_optimizer`; the learning rate warms up over the
-    first ``warmup`` fraction of the steps, then decays along a cosine to 0. With ``val``,
-    ``val_accuracy`` joins the history every ``eval_every`` steps and after the last.
-    """
+    classifier: GPTClassifier, train: GenrePassages | tuple[Tensor, Tensor],
+    val: GenrePassages | tuple[Tensor, Tensor] | None = None, steps: int = 100, lr: float = 1e-3,
+    batch_size: int = 32, generator: torch.Generator | None = None, *, balanced: bool = False,
+    weight_decay: float = 0.01, warmup: float = 0.1, grad_clip: float = 1.0, eval_every: int = 0,
+) -> FitResult:  # fmt: skip
+    """Train ``classifier``'s trainable parameters with :func:`gptlab.train.train_loop` on
+    ``batch_size`` passages drawn with replacement (every class equally often if ``balanced``);
+    the learning rate warms up over the first ``warmup`` fraction of the steps, then follows a
+    cosine to 0. With ``val``, ``val_accuracy`` joins the history every ``eval_every`` steps
+    and at the end."""
     ids, labels = _tensors(train, "training")
     _check_labels(labels, classifier.n_classes, classifier.classes)
     optimizer = configure_optimizer(classifier, lr, weight_decay)
-    get_batch = passage_batches(ids, labels, batch_size, generator, balanced)
+    n = ids.size(0)
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 0 < batch_size <= n:
+        what = f"a positive integer, not larger than the {n} passages of the training set"
+        raise ValueError(f"batch_size must be {what}; got {batch_size!r}.")
+    probs = balanced_probabilities(labels) if balanced else None
+    device = next(classifier.parameters()).device
     n_warm = max(1, math.ceil(warmup * steps))
     val_ids, val_labels = _tensors(val, "validation") if val is not None else (None, None)
     eval_s = 0.0
+
+    def get_batch() -> tuple[Tensor, Tensor]:  # ids (B, L), labels (B,)
+        if probs is None:
+            rows = torch.randint(n, (batch_size,), generator=generator)
+        else:
+            rows = torch.multinomial(probs, batch_size, replacement=True, generator=generator)
+        return ids[rows].to(device), labels[rows].to(device)
 
     def eval_fn(_: nn.Module) -> dict[str, float]:
         nonlocal eval_s
@@ -378,24 +271,14 @@ def fit(
 
     start = time.perf_counter()
     history = train_loop(
-        classifier,
-        get_batch,
-        classification_loss,
-        optimizer,
-        lambda s: lr_schedule(s, lr, n_warm, steps),
-        steps,
-        grad_clip=grad_clip,
-        eval_fn=eval_fn if val is not None else None,
-        eval_every=eval_every,
-    )
+        classifier, get_batch, lambda m, batch: m(*batch)[1], optimizer,
+        lambda s: lr_schedule(s, lr, n_warm, steps), steps, grad_clip=grad_clip,
+        eval_fn=eval_fn if val is not None else None, eval_every=eval_every,
+    )  # fmt: skip
     classifier.eval()
-    return FitResult(
-        history,
-        time.perf_counter() - start - eval_s,
-        steps,
-        count_trainable(classifier),
-        history[-1].get("val_accuracy"),
-    )
+    train_s = time.perf_counter() - start - eval_s
+    trainable = count_trainable(classifier)
+    return FitResult(history, train_s, steps, trainable, history[-1].get("val_accuracy"))
 
 
 @torch.no_grad()
@@ -403,23 +286,16 @@ def predict(classifier: GPTClassifier, ids: Tensor, batch_size: int = 128) -> Te
     """Predicted class ids ``(N,)`` for passages ``ids`` ``(N, L)`` (eval mode, no gradients)."""
     if ids.size(0) == 0:
         raise ValueError("no passages to predict (empty dataset).")
-    was_training = classifier.training
-    classifier.eval()
     device = next(classifier.parameters()).device
-    out = [
-        classifier(ids[i : i + batch_size].to(device))[0].argmax(-1).cpu()
-        for i in range(0, ids.size(0), batch_size)
-    ]
-    classifier.train(was_training)
-    return torch.cat(out)
+    with eval_mode(classifier):
+        batches = (ids[i : i + batch_size].to(device) for i in range(0, ids.size(0), batch_size))
+        return torch.cat([classifier(x)[0].argmax(-1).cpu() for x in batches])
 
 
 def _check_pair(preds: Tensor, labels: Tensor) -> None:
     if preds.shape != labels.shape or preds.dim() != 1:
-        raise ValueError(
-            f"preds and labels must both be (N,), got {tuple(preds.shape)} and "
-            f"{tuple(labels.shape)}."
-        )
+        shapes = f"{tuple(preds.shape)} and {tuple(labels.shape)}"
+        raise ValueError(f"preds and labels must both be (N,), got {shapes}.")
     if preds.numel() == 0:
         raise ValueError("no predictions (empty dataset): accuracy is undefined.")
 
@@ -433,10 +309,8 @@ def accuracy(preds: Tensor, labels: Tensor) -> float:
 def confusion_matrix(preds: Tensor, labels: Tensor, n: int) -> Tensor:
     """Counts ``(n, n)``: ``[i, j]`` passages of true class ``i`` predicted as ``j``."""
     _check_pair(preds, labels)
-    for what, t in (("label", labels), ("prediction", preds)):
-        bad = (t < 0) | (t >= n)
-        if bool(bad.any()):
-            raise ValueError(f"{what} {int(t[bad][0])} is not in the label set 0..{n - 1}.")
+    _check_labels(labels, n)
+    _check_labels(preds, n, what="prediction")
     return torch.bincount(labels.long() * n + preds.long(), minlength=n * n).view(n, n)
 
 

@@ -1,0 +1,118 @@
+"""Authoring tool: execute notebooks in place and record how long each one took.
+
+Run it from the repository root, one notebook at a time, on an otherwise idle machine::
+
+    python tools/execute.py notebooks/07_pretraining.ipynb [more notebooks ...]
+
+For each notebook it runs every cell top to bottom (as a learner would), removes the
+execution timestamps that nbclient writes into the cells (so that a re-run changes only what
+really changed), and stores the wall-clock and CPU time of the run in
+``book/data/run-times.json``. From that record it then writes the "Run time" phrase of the
+notebook's At-a-glance box and the notebook's row in the instructor guide's table of minutes, so
+the run times the book states are the measured ones (``tests/test_chapters.py`` checks it).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+RECORD = ROOT / "book" / "data" / "run-times.json"
+INSTRUCTORS = ROOT / "book" / "instructors.md"
+PHRASE_IN_NOTEBOOK = re.compile(
+    r"(\*\*Run time\*\* )(about [\d.]+ (?:seconds|minutes)|about a minute|under a minute)"
+)
+
+
+def run_time_phrase(seconds: float) -> str:
+    """How the book states a measured run time: 'about 20 seconds', 'about 2.5 minutes'."""
+    if seconds < 45:
+        return f"about {max(5, 5 * round(seconds / 5))} seconds"
+    if seconds < 75:
+        return "about a minute"
+    half_minutes = round(seconds / 30) / 2
+    return f"about {half_minutes:g} minutes"
+
+
+def execute(path: Path) -> dict:
+    """Run the notebook in place; return its measured times."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    client = NotebookClient(
+        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+    )
+    t0 = time.perf_counter()
+    with client.setup_kernel():
+        for index, cell in enumerate(nb.cells):  # CellExecutionError stops it: nothing written
+            client.execute_cell(cell, index)
+        cpu = _cpu_seconds(client.km.provisioner.process.pid)
+    wall = time.perf_counter() - t0
+    for cell in nb.cells:
+        cell.metadata.pop("execution", None)
+    nbformat.write(nb, path)
+    return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
+
+
+def _cpu_seconds(pid: int) -> float | None:
+    try:
+        import psutil
+
+        t = psutil.Process(pid).cpu_times()
+    except Exception:  # psutil missing or the kernel gone: the wall time is still recorded
+        return None
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def state_run_time(path: Path, seconds: float) -> None:
+    """Write the measured phrase into the notebook's first cell and the instructor table."""
+    phrase = run_time_phrase(seconds)
+    nb = json.loads(path.read_text())
+    first = "".join(nb["cells"][0]["source"])
+    if not PHRASE_IN_NOTEBOOK.search(first):
+        raise SystemExit(f"{path.name}: the first cell has no '**Run time** about ...' phrase")
+    first = PHRASE_IN_NOTEBOOK.sub(lambda m: m.group(1) + phrase, first, count=1)
+    nb["cells"][0]["source"] = first.splitlines(keepends=True)
+    path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
+    nn = path.name[:2]
+    lines = INSTRUCTORS.read_text().splitlines(keepends=True)
+    for i, line in enumerate(lines):
+        cells = line.split(" | ")
+        if line.startswith(f"| {nn} | ") and len(cells) == 7:
+            cells[3] = phrase
+            lines[i] = " | ".join(cells)
+    INSTRUCTORS.write_text("".join(lines))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    record = json.loads(RECORD.read_text()) if RECORD.exists() else {"notebooks": {}}
+    for path in args.notebooks:
+        times = execute(path)
+        record["notebooks"][path.name] = {
+            **times,
+            "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        record["machine"] = {
+            "cpu_count": os.cpu_count(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        }
+        RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
+        state_run_time(path, times["wall_s"])
+        print(f"{path}: {times['wall_s']:.0f} s wall, {times['cpu_s']} s CPU", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
