@@ -173,3 +173,18 @@ def test_the_check_bites():
         "cell 1: 1,321,728",
     ]
     assert unbound_numbers(nb, {"0.23": "x", "23%": "x", "1,321,728": "x"}) == []
+
+
+def test_benchmarks_page_quotes_the_measured_run():
+    """book/benchmarks.md's table is the stored `gptlab bench --json` run, number for number."""
+    bench = json.loads((ROOT / "book" / "data" / "bench.json").read_text())
+    page = (ROOT / "book" / "benchmarks.md").read_text()
+    table = page.split("## Measured", 1)[1].split("What the numbers say", 1)[0]
+    rates = {**bench["train_tokens_per_s"], **bench["generate_tokens_per_s"]}
+    rates |= {f"small_{k}": v for k, v in bench["train_small_tokens_per_s"].items()}
+    for value in rates.values():
+        assert f"{value:,.0f}" in table, f"{value:,.0f} tokens/s is not in the table"
+    for value in bench["ratios"].values():
+        assert f"**{value:.2f}×**" in table, f"ratio {value:.2f} is not in the table"
+    quoted = re.findall(r"\*\*(\d+\.\d\d)×\*\*", table)
+    assert len(quoted) == len(bench["ratios"]), "every ratio in the table comes from the file"

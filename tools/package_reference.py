@@ -31,7 +31,11 @@ from gptlab.train import TrainConfig, held_out_loss, prepare_corpus
 
 
 def package(
-    checkpoint: str | os.PathLike, name: str, dest_root: Path = WEIGHTS_DIR
+    checkpoint: str | os.PathLike,
+    name: str,
+    dest_root: Path = WEIGHTS_DIR,
+    recipe: str = "`configs/shakespeare.yaml`; `gptlab pretrain --config configs/shakespeare.yaml "
+    "--out runs/shakespeare`",
 ) -> dict[str, Any]:
     """Turn a training checkpoint into a shipped reference model (float16 weights).
 
@@ -73,11 +77,11 @@ def package(
         "sha256": sha256_of(folder / "model.safetensors"),
     }
     (folder / "config.json").write_text(json.dumps(record, indent=2))
-    (folder / "MODEL_CARD.md").write_text(_card(record, rounded, tokenizer))
+    (folder / "MODEL_CARD.md").write_text(_card(record, rounded, tokenizer, recipe))
     return record
 
 
-def _card(record: dict[str, Any], model: GPT, tokenizer: BPETokenizer) -> str:
+def _card(record: dict[str, Any], model: GPT, tokenizer: BPETokenizer, recipe: str) -> str:
     """The model card: data, split, config, steps, time, hardware, losses, samples."""
     mc, tc, corpus, final = (
         record["model_config"],
@@ -120,8 +124,7 @@ def _card(record: dict[str, Any], model: GPT, tokenizer: BPETokenizer) -> str:
         f"{mc['n_embd']}, "
         f"context {mc['block_size']} tokens, dropout {mc['dropout']}; "
         f"{final['parameters']:,} parameters (tied embeddings counted once).",
-        "- Recipe: `configs/shakespeare.yaml`; `gptlab pretrain --config configs/shakespeare.yaml "
-        "--out runs/shakespeare`.",
+        f"- Recipe: {recipe}.",
         f"- {record['steps']:,} steps of AdamW (lr {tc['lr']} with {tc['warmup_steps']} warmup "
         "steps and cosine decay to "
         f"{tc['min_lr']}, weight decay {tc['weight_decay']} on matrices, betas ({tc['beta1']}, "
@@ -131,7 +134,9 @@ def _card(record: dict[str, Any], model: GPT, tokenizer: BPETokenizer) -> str:
         f"in all ({record['steps'] * tokens_per_step / corpus['train_tokens']:.1f} epochs).",
         f"- Wall time: {last['elapsed_s'] / 60:.1f} minutes; CPU time "
         f"{last.get('cpu_s', float('nan')) / 60:.1f} "
-        "minutes summed over threads.",
+        "minutes summed over threads."
+        if "elapsed_s" in last
+        else "- Wall time: see the notebook that trained it.",
         f"- Hardware: 2 CPU cores ({platform.machine()}), float32, PyTorch {torch.__version__}; no "
         "GPU.",
         "- Weights are stored in float16 (half the size) and loaded as float32; the losses below "
@@ -173,8 +178,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("checkpoint", help="checkpoint folder written by `gptlab pretrain`")
     parser.add_argument("--name", required=True, help="model name, e.g. shakespeare")
     parser.add_argument("--dest", default=str(WEIGHTS_DIR), help="default: gptlab/weights")
+    parser.add_argument("--recipe", help="how the checkpoint was trained, for the model card")
     args = parser.parse_args(argv)
-    record = package(args.checkpoint, args.name, Path(args.dest))
+    extra = {"recipe": args.recipe} if args.recipe else {}
+    record = package(args.checkpoint, args.name, Path(args.dest), **extra)
     print(
         f"packaged {args.name}: set REFERENCE_MODELS[{args.name!r}] = {record['sha256']!r} "
         "in gptlab/reference.py"
