@@ -18,6 +18,7 @@ from gptlab.tokenizers import BPETokenizer
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: name -> SHA-256 of its model.safetensors (printed by tools/package_reference.py)
 REFERENCE_MODELS: dict[str, str] = {
+    "shakespeare-short": "2c8019c20e9d6784c9b2cdd4ba05fcb1fc94b14f6d0e79aaa88c9e5a6a30a606",
     "shakespeare": "e2b694c4f117e3732cdc5e1b57836ec3abd6ed6b7618b44d29975b3e50175416",
 }
 

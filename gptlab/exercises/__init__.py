@@ -46,6 +46,9 @@ class Result:
     def __repr__(self) -> str:
         return f"Result({self.status!r})"
 
+    def _ipython_display_(self) -> None:
+        """Show nothing in a notebook: ``check`` has already printed the verdict."""
+
 
 @dataclass
 class Exercise:
