@@ -25,7 +25,7 @@ help:
 	@echo "make learner  learner edition (no solutions) in learner/ and its website in _build/learner-html"
 	@echo "make data     download and verify the Shakespeare corpus"
 	@echo "make doctor   check this machine for the course"
-	@echo "make execute NB=notebooks/01_language_models.ipynb   re-run one notebook and store its outputs"
+	@echo "make execute NB=notebooks/01_language_models.ipynb   re-run one notebook, store its outputs and run time"
 
 $(STAMP): pyproject.toml constraints.txt
 	@echo "==> Setting up the virtual environment in $(VENV) (first time: about 2 minutes)"
@@ -74,7 +74,7 @@ learner: $(STAMP)
 
 execute: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_slug.ipynb" && exit 2)
-	$(BIN)/jupyter nbconvert --to notebook --execute --inplace --ExecutePreprocessor.timeout=600 $(NB)
+	$(BIN)/python tools/execute.py $(NB)
 
 data: $(STAMP)
 	$(BIN)/gptlab data fetch

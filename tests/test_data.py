@@ -140,3 +140,17 @@ def test_random_windows():
     assert torch.equal(y[:, :-1], x[:, 1:]) and torch.equal(y, x + 1)
     with pytest.raises(ValueError, match="block_size"):
         data.random_windows(torch.arange(8), batch_size=1, block_size=8)
+
+
+def test_corpus_sizes_are_pinned(real_archive):
+    """Regression pins that chapter 07's teaching cells no longer carry: the split's sizes, and
+    the token counts of the reference tokenizer, equal those recorded with the shipped model."""
+    import gptlab
+    from gptlab.train import TrainConfig, prepare_corpus
+
+    train, val = data.shakespeare("train"), data.shakespeare("val")
+    assert (len(train), len(val)) == (4_517_242, 536_740)
+    _, tok = gptlab.pretrained("shakespeare")
+    corpus = prepare_corpus(TrainConfig(), tokenizer=tok)
+    assert (len(corpus.train_ids), len(corpus.val_ids)) == (1_471_830, 180_641)
+    assert corpus.summary() == gptlab.reference.model_info("shakespeare")["corpus"]
