@@ -218,3 +218,17 @@ def test_package_lists_its_modules_and_leaves_authoring_tools_out():
     )
     result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=ROOT)
     assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_one_version_number_and_the_licences():
+    import gptlab
+
+    project = _pyproject()["project"]
+    assert "version" not in project and "version" in project["dynamic"]
+    assert _pyproject()["tool"]["setuptools"]["dynamic"]["version"]["attr"] == "gptlab.__version__"
+    assert f"## {gptlab.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    assert "MIT" in readme and "CC BY 4.0" in readme and (ROOT / "LICENSE-CONTENT").exists()
+    for config in ("_config.yml", "_config_learner.yml"):
+        footer = yaml.safe_load((ROOT / config).read_text())["html"]["extra_footer"]
+        assert "MIT" in footer and "CC BY 4.0" in footer, config
