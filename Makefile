@@ -11,7 +11,7 @@ export PIP_DISABLE_PIP_VERSION_CHECK = 1
 # ruff (lint, then formatting) over the code, then pytest over the unit tests (which also
 # build the site and check it in Chromium) and nbval over every notebook (a cell that raises
 # fails the run). Settings for ruff are in pyproject.toml.
-LINT_CMD = $(BIN)/ruff check gptlab tools tests conftest.py && $(BIN)/ruff format --check gptlab tools tests conftest.py
+LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests conftest.py book/images
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
@@ -20,7 +20,7 @@ TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
-	@echo "make lint     ruff check and ruff format --check on gptlab, tools and tests"
+	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
 	@echo "make lab      open JupyterLab on the notebooks"
 	@echo "make learner  learner edition (no solutions) in learner/ and its website in _build/learner-html"
 	@echo "make data     download and verify the Shakespeare corpus"

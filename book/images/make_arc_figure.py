@@ -59,8 +59,11 @@ def main() -> None:
     ax.set_xlim(0, 13.8)
     ax.set_ylim(0.05, 5.2)
     ax.axis("off")
-    ax.set_title("The arc of the course: from counting characters to a GPT you can train and adapt",
-                 fontsize=13, pad=6)
+    ax.set_title(
+        "The arc of the course: from counting characters to a GPT you can train and adapt",
+        fontsize=13,
+        pad=6,
+    )
 
     w, h = 1.62, 1.25
     xs = [0.25 + 1.95 * i for i in range(7)]
@@ -69,13 +72,30 @@ def main() -> None:
     for i, (num, title, builds) in enumerate(CHAPTERS):
         row, col = divmod(i, 7)
         x, y = xs[col], rows[row]
-        box = FancyBboxPatch((x, y), w, h, boxstyle="round,pad=0.02,rounding_size=0.12",
-                             linewidth=1.2, edgecolor="#444444", facecolor=colour_of(i))
+        box = FancyBboxPatch(
+            (x, y),
+            w,
+            h,
+            boxstyle="round,pad=0.02,rounding_size=0.12",
+            linewidth=1.2,
+            edgecolor="#444444",
+            facecolor=colour_of(i),
+        )
         ax.add_patch(box)
-        ax.text(x + 0.1, y + h - 0.12, num, fontsize=10, fontweight="bold", va="top", color="#333333")
+        ax.text(
+            x + 0.1, y + h - 0.12, num, fontsize=10, fontweight="bold", va="top", color="#333333"
+        )
         ax.text(x + w / 2, y + h / 2 + 0.02, title, fontsize=10, ha="center", va="center")
-        ax.text(x + w / 2, y + 0.13, builds, fontsize=8, ha="center", va="bottom", color="#555555",
-                style="italic")
+        ax.text(
+            x + w / 2,
+            y + 0.13,
+            builds,
+            fontsize=8,
+            ha="center",
+            va="bottom",
+            color="#555555",
+            style="italic",
+        )
         centres.append((x, y))
 
     arrow = dict(arrowstyle="-|>", mutation_scale=12, linewidth=1.2, color="#444444")
@@ -85,14 +105,25 @@ def main() -> None:
             ax.add_patch(FancyArrowPatch((x0 + w, y0 + h / 2), (x1, y1 + h / 2), **arrow))
         else:  # from the end of the first row, back along the gap, down to the second row
             gap = (y0 + y1 + h) / 2
-            ax.plot([x0 + w / 2, x0 + w / 2, x1 + w / 2], [y0, gap, gap], color="#444444", linewidth=1.2)
+            ax.plot(
+                [x0 + w / 2, x0 + w / 2, x1 + w / 2], [y0, gap, gap], color="#444444", linewidth=1.2
+            )
             ax.add_patch(FancyArrowPatch((x1 + w / 2, gap), (x1 + w / 2, y1 + h), **arrow))
 
     # legend of the parts, below the boxes
     for k, (_, _, name, colour) in enumerate(PARTS):
         x = 0.25 + 3.5 * k
-        ax.add_patch(FancyBboxPatch((x, 0.2), 0.35, 0.35, boxstyle="round,pad=0.01,rounding_size=0.05",
-                                    linewidth=1, edgecolor="#444444", facecolor=colour))
+        ax.add_patch(
+            FancyBboxPatch(
+                (x, 0.2),
+                0.35,
+                0.35,
+                boxstyle="round,pad=0.01,rounding_size=0.05",
+                linewidth=1,
+                edgecolor="#444444",
+                facecolor=colour,
+            )
+        )
         ax.text(x + 0.5, 0.375, name, fontsize=10, va="center")
 
     fig.tight_layout()
