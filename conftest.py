@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 ROOT = Path(__file__).resolve().parent
-
+sys.path.insert(0, str(ROOT / "tools"))  # the authoring tools are scripts, not part of gptlab
+from execute import kernel_cpu_seconds  # noqa: E402  (tools/execute.py)
 
 # Every notebook must run in at most 3 minutes on 2 idle cores (measured when it is executed
 # for the repository). nbval runs each notebook in its own kernel; here we add up the kernel's
@@ -22,17 +24,13 @@ ROOT = Path(__file__).resolve().parent
 NOTEBOOK_CPU_BUDGET_S = float(os.environ.get("GPTLAB_NOTEBOOK_CPU_BUDGET", 180 * 2 * 1.25))
 NOTEBOOK_TIMES = ROOT / "_build" / "notebook-times.json"
 _started: dict[str, float] = {}
+_last_cell: dict[str, pytest.Item] = {}
 
 
-def _kernel_cpu_seconds(notebook) -> float | None:
-    import psutil
-
-    try:
-        pid = notebook.kernel.km.provisioner.process.pid
-        times = psutil.Process(pid).cpu_times()
-    except (AttributeError, psutil.Error):
-        return None
-    return times.user + times.system + times.children_user + times.children_system
+def pytest_collection_modifyitems(items):
+    for item in items:  # the last cell of each notebook closes its run-time measurement
+        if str(item.path).endswith(".ipynb"):
+            _last_cell[item.path.name] = item
 
 
 @pytest.hookimpl(wrapper=True)
@@ -42,9 +40,8 @@ def pytest_runtest_call(item):
         return (yield)
     _started.setdefault(item.path.name, time.perf_counter())
     result = yield
-    cells = [i for i in item.session.items if i.parent is notebook]
-    if item is cells[-1]:
-        cpu = _kernel_cpu_seconds(notebook)
+    if item is _last_cell.get(item.path.name):
+        cpu = kernel_cpu_seconds(notebook.kernel.km)
         wall = time.perf_counter() - _started[item.path.name]
         record = json.loads(NOTEBOOK_TIMES.read_text()) if NOTEBOOK_TIMES.exists() else {}
         record[item.path.name] = {"cpu_s": cpu and round(cpu, 1), "wall_s": round(wall, 1)}

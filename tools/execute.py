@@ -55,7 +55,7 @@ def execute(path: Path) -> dict:
     with client.setup_kernel():
         for index, cell in enumerate(nb.cells):  # CellExecutionError stops it: nothing written
             client.execute_cell(cell, index)
-        cpu = _cpu_seconds(client.km.provisioner.process.pid)
+        cpu = kernel_cpu_seconds(client.km)
     wall = time.perf_counter() - t0
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
@@ -63,12 +63,15 @@ def execute(path: Path) -> dict:
     return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
 
 
-def _cpu_seconds(pid: int) -> float | None:
+def kernel_cpu_seconds(kernel_manager) -> float | None:
+    """CPU seconds used so far by a Jupyter kernel's process and its children (all threads);
+    None when psutil is missing or the kernel is gone (the wall time still counts).
+    The root conftest.py uses it for the run-time budget of the notebooks nbval executes."""
     try:
         import psutil
 
-        t = psutil.Process(pid).cpu_times()
-    except Exception:  # psutil missing or the kernel gone: the wall time is still recorded
+        t = psutil.Process(kernel_manager.provisioner.process.pid).cpu_times()
+    except Exception:
         return None
     return t.user + t.system + t.children_user + t.children_system
 
@@ -98,16 +101,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("notebooks", nargs="+", type=Path)
     args = parser.parse_args(argv)
     record = json.loads(RECORD.read_text()) if RECORD.exists() else {"notebooks": {}}
+    machine = dict(cpu_count=os.cpu_count(), machine=platform.machine())
+    record["machine"] = machine | {"python": platform.python_version()}
     for path in args.notebooks:
         times = execute(path)
         record["notebooks"][path.name] = {
             **times,
             "date": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-        record["machine"] = {
-            "cpu_count": os.cpu_count(),
-            "machine": platform.machine(),
-            "python": platform.python_version(),
         }
         RECORD.write_text(json.dumps(record, indent=1, sort_keys=True) + "\n")
         state_run_time(path, times["wall_s"])
