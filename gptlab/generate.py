@@ -77,7 +77,6 @@ def _pick(logits: Tensor, seen: Tensor, temperature, top_k, top_p, rp, generator
     return torch.multinomial(torch.softmax(logits, dim=-1), 1, generator=generator)
 
 
-@torch.no_grad()
 def generate(
     model,
     idx: Tensor,
