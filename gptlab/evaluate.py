@@ -15,7 +15,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from gptlab.finetune.sft import generate_by_length
+from gptlab.generate import generate_by_length
 from gptlab.metrics import exact_match_rate, nats_to_bits, per_char_loss
 from gptlab.utils import eval_mode
 

@@ -135,3 +135,25 @@ def generate(
                 if bool(finished.all()):
                     break
     return out[:, :n]
+
+
+def generate_by_length(
+    model, prompts: Sequence[list[int]], max_new_tokens: int, block_size: int, batch_size: int,
+    **kwargs,
+) -> list[list[int]]:  # fmt: skip
+    """The new token ids :func:`generate` writes after each prompt, at most
+    ``min(max_new_tokens, block_size - prompt length)``; prompts of equal length are batched
+    together (no padding needed). ``kwargs`` go to ``generate``."""
+    groups: dict[int, list[int]] = {}
+    for i, ids in enumerate(prompts):
+        groups.setdefault(len(ids), []).append(i)
+    device = next(model.parameters()).device
+    out: list[list[int]] = [[] for _ in prompts]
+    for length, members in sorted(groups.items()):
+        for s in range(0, len(members), batch_size):
+            rows = members[s : s + batch_size]
+            idx = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)
+            new = generate(model, idx, min(max_new_tokens, block_size - length), **kwargs)
+            for i, row in zip(rows, new[:, length:].tolist(), strict=True):
+                out[i] = row
+    return out

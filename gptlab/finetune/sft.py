@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from gptlab.attention import MultiHeadAttention
-from gptlab.generate import generate
+from gptlab.generate import generate_by_length
 from gptlab.metrics import exact_match
 from gptlab.train import check_lr, configure_optimizer, lr_schedule, train_loop
 from gptlab.utils import eval_mode
@@ -284,28 +284,6 @@ def finetune(
     return history
 
 
-def generate_by_length(
-    model, prompts: Sequence[list[int]], max_new_tokens: int, block_size: int, batch_size: int,
-    **kwargs,
-) -> list[list[int]]:  # fmt: skip
-    """The new token ids :func:`gptlab.generate.generate` writes after each prompt, at most
-    ``min(max_new_tokens, block_size - prompt length)``; prompts of equal length are batched
-    together (no padding needed). ``kwargs`` go to ``generate``."""
-    groups: dict[int, list[int]] = {}
-    for i, ids in enumerate(prompts):
-        groups.setdefault(len(ids), []).append(i)
-    device = next(model.parameters()).device
-    out: list[list[int]] = [[] for _ in prompts]
-    for length, members in sorted(groups.items()):
-        for s in range(0, len(members), batch_size):
-            rows = members[s : s + batch_size]
-            idx = torch.tensor([prompts[i] for i in rows], dtype=torch.long, device=device)
-            new = generate(model, idx, min(max_new_tokens, block_size - length), **kwargs)
-            for i, row in zip(rows, new[:, length:].tolist(), strict=True):
-                out[i] = row
-    return out
-
-
 def generate_responses(
     model, tokenizer, examples: Sequence[dict], max_new_tokens: int = 32,
     template: str = DEFAULT_TEMPLATE, temperature: float = 0.0, top_k: int | None = None,
@@ -313,8 +291,9 @@ def generate_responses(
     repetition_penalty: float = 1.0,
 ) -> list[str]:  # fmt: skip
     """Every example's answer (greedy by default): the text before :data:`END_OF_RESPONSE`,
-    stripped, in at most ``max_new_tokens`` tokens (see :func:`generate_by_length`). A prompt
-    of ``block_size`` tokens or more loses tokens from the left (``truncate=True``) or raises."""
+    stripped, in at most ``max_new_tokens`` tokens (:func:`gptlab.generate.generate_by_length`).
+    A prompt of ``block_size`` tokens or more loses tokens from the left (``truncate=True``) or
+    raises."""
     if len(examples) == 0:
         return []
     if max_new_tokens < 1:
