@@ -1,23 +1,28 @@
 """The instructor guide: its tables agree with book/agendas.yml, and every agenda adds up.
 
 book/agendas.yml is the source of the timings; book/instructors.md shows them as tables. A new
-chapter needs a row in both (the tests say so), and an agenda that uses a chapter must give it
-exactly the minutes of the per-chapter table.
+chapter needs a row in both (the tests say so). A chapter's exercise minutes come from
+gptlab.exercises.catalog() (plus the discussion), and an agenda's exercise session lists the
+exercises done in the room and takes exactly their catalog minutes; teaching minutes are the
+per-chapter table's. The exercise catalog in the guide is written by tools/workshop.py.
 """
 
 from __future__ import annotations
 
-import importlib
 import re
+import sys
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 import yaml
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import catalog
 
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import workshop  # noqa: E402  (tools/workshop.py)
+
 GUIDE = (ROOT / "book" / "instructors.md").read_text(encoding="utf-8")
 DATA = yaml.safe_load((ROOT / "book" / "agendas.yml").read_text(encoding="utf-8"))
 CHAPTERS = DATA["chapters"]
@@ -61,12 +66,12 @@ def _tables(text: str) -> list[list[list[str]]]:
     return tables
 
 
+CATALOG = catalog()
+EXERCISE_MINUTES = workshop.exercise_minutes()  # per chapter: the catalog's + the discussion
+
+
 def _exercise_count(chapter: str) -> int:
-    try:
-        module = importlib.import_module(f"gptlab.exercises.ch{chapter}")
-    except ModuleNotFoundError:
-        return 0
-    return sum(isinstance(v, Exercise) for v in vars(module).values())
+    return sum(f"{row['chapter']:02d}" == chapter for row in CATALOG)
 
 
 def _first_cell(path: Path) -> str:
@@ -103,6 +108,11 @@ def test_chapter_table_matches_agendas_yml():
         assert int(checked) == _exercise_count(nn), (
             f"chapter {nn}: checked exercises in gptlab.exercises.ch{nn}"
         )
+        if nn in EXERCISE_MINUTES:
+            assert spec["exercises"] == EXERCISE_MINUTES[nn], (
+                f"chapter {nn}: exercise minutes are the catalog's plus "
+                f"{workshop.DISCUSSION_MINUTES} for the discussion and the concept check"
+            )
         notebook = next((p for p in NOTEBOOKS if p.name.startswith(nn + "_")), None)
         if notebook is not None:
             assert run_time in _first_cell(notebook), (
@@ -128,6 +138,20 @@ def test_agenda_adds_up(agenda):
                 used.setdefault(s["chapter"], {"teaching": 0, "exercises": 0})[s["part"]] += s[
                     "minutes"
                 ]
+                if s["part"] == "exercises" and s["chapter"] in EXERCISE_MINUTES:
+                    # a choice of the chapter's exercises, timed by the catalog
+                    assert "exercises" in s, f"{where}: list the exercises done in the room"
+                    minutes = {
+                        r["name"]: r["minutes"]
+                        for r in CATALOG
+                        if f"{r['chapter']:02d}" == s["chapter"]
+                    }
+                    minutes["discussion"] = workshop.DISCUSSION_MINUTES
+                    unknown = set(s["exercises"]) - set(minutes)
+                    assert not unknown, f"{where}: no such exercise in the catalog: {unknown}"
+                    assert s["minutes"] == sum(minutes[n] for n in s["exercises"]), (
+                        f"{where}: the minutes are not the catalog's for {s['exercises']}"
+                    )
             else:
                 assert "chapter" not in s, (
                     f"{where}: only teaching and exercise sessions count for a chapter"
@@ -139,9 +163,12 @@ def test_agenda_adds_up(agenda):
         total += _minutes(day["end"]) - _minutes(day["start"])
     assert total == agenda["length_minutes"], f"{agenda['id']}: days add up to {total} minutes"
     for nn, minutes in used.items():
-        expected = {k: CHAPTERS[nn][k] for k in ("teaching", "exercises")}
-        assert minutes == expected, (
-            f"{agenda['id']}: chapter {nn} gets {minutes}, the table says {expected}"
+        assert minutes["teaching"] == CHAPTERS[nn]["teaching"], (
+            f"{agenda['id']}: chapter {nn} gets {minutes['teaching']} minutes of teaching, "
+            f"the table says {CHAPTERS[nn]['teaching']}"
+        )
+        assert minutes["exercises"] <= CHAPTERS[nn]["exercises"], (
+            f"{agenda['id']}: chapter {nn} gets more exercise minutes than it has"
         )
     assert any(s["part"] == "break" for day in agenda["days"] for s in day["sessions"])
 
@@ -188,3 +215,7 @@ def test_guide_covers_setup_offline_and_learner_edition():
         nn = path.name[:2]
         assert re.search(rf"^### {nn} · ", GUIDE, re.M), f"no 'Chapter by chapter' section for {nn}"
     assert GUIDE.count("**Objectives.**") >= len(NOTEBOOKS)
+
+
+def test_exercise_catalog_in_the_guide_is_current():
+    assert workshop.write_exercise_table(ROOT / "book" / "instructors.md", check=True) is False

@@ -228,10 +228,20 @@ def test_learner_notebook_parses_and_keeps_its_stubs(path, learner_dir):
     assert stubs(learner) == stubs(original), f"{path.name}: an exercise stub changed or vanished"
 
 
-# One learner notebook is executed end to end (a chapter with exercises that runs in seconds):
-# it shows that the stubs run, that each check answers "Not attempted yet", and that removing the
-# solutions breaks no later cell. Executing all of them would double the test run's time.
-LEARNER_RUN = [ROOT / "notebooks" / "03_attention.ipynb"]
+# The learner notebooks of the chapters that run in seconds are executed end to end: they show
+# that the stubs run (functions and module classes alike), that each check answers "Not
+# attempted yet", and that removing the solutions breaks no later cell. The others share these
+# conventions; executing them all would double the test run's time.
+LEARNER_RUN = [
+    ROOT / "notebooks" / name
+    for name in (
+        "03_attention.ipynb",
+        "04_multihead_attention.ipynb",
+        "05_transformer_block.ipynb",
+        "06_gpt_model.ipynb",
+        "12_huggingface.ipynb",
+    )
+]
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ Not part of the ``gptlab`` package that learners import; run it from the reposit
     python tools/workshop.py learner-site [--out _build/learner-html]
     python tools/workshop.py tag-solutions [NOTEBOOK ...]
     python tools/workshop.py alt-text [NOTEBOOK ...]
+    python tools/workshop.py exercise-table [--check]
 
 In the course notebooks an exercise is a run of cells::
 
@@ -483,6 +484,65 @@ def build_learner_site(
     return out
 
 
+CATALOG_START = "<!-- exercise catalog: written by `python tools/workshop.py exercise-table` -->"
+CATALOG_END = "<!-- end of the exercise catalog -->"
+DISCUSSION_MINUTES = 10  # the discussion exercise and the concept check of each chapter
+
+
+def exercise_table() -> str:
+    """The instructor guide's exercise catalog: a Markdown table from gptlab.exercises.catalog()."""
+    from gptlab.exercises import catalog
+
+    lines = [
+        "| chapter | exercise | level | minutes | what the learner writes |",
+        "|---|---|---|---:|---|",
+    ]
+    for row in catalog():
+        prompt = row["prompt"].replace("|", "\\|")
+        lines.append(
+            f"| {row['chapter']:02d} | `{row['name']}` | {row['level']} | {row['minutes']} "
+            f"| {prompt} |"
+        )
+    return "\n".join(lines)
+
+
+def exercise_minutes() -> dict[str, int]:
+    """Minutes of exercises per chapter ("01": ...): the catalog's plus the discussion's."""
+    from gptlab.exercises import catalog
+
+    minutes: dict[str, int] = {}
+    for row in catalog():
+        nn = f"{row['chapter']:02d}"
+        minutes[nn] = minutes.get(nn, DISCUSSION_MINUTES) + row["minutes"]
+    return minutes
+
+
+def write_exercise_table(guide: str | Path = "book/instructors.md", check: bool = False) -> bool:
+    """Put :func:`exercise_table` between the catalog markers of ``guide``; True if it changed.
+
+    With ``check=True`` nothing is written and ValueError says the table is out of date.
+    """
+    guide = Path(guide)
+    text = guide.read_text(encoding="utf-8")
+    if CATALOG_START not in text or CATALOG_END not in text:
+        raise ValueError(
+            f"{guide} has no exercise catalog markers; add {CATALOG_START!r} and "
+            f"{CATALOG_END!r} where the table goes"
+        )
+    before, rest = text.split(CATALOG_START, 1)
+    _, after = rest.split(CATALOG_END, 1)
+    new = f"{before}{CATALOG_START}\n{exercise_table()}\n{CATALOG_END}{after}"
+    if new == text:
+        return False
+    if check:
+        raise ValueError(
+            f"the exercise catalog in {guide} is out of date: run "
+            "python tools/workshop.py exercise-table"
+        )
+    guide.write_text(new, encoding="utf-8")
+    return True
+
+
 def main(argv: list[str] | None = None) -> int:
     """The command line (see the module docstring); returns the exit status."""
     parser = argparse.ArgumentParser(prog="tools/workshop.py", description=__doc__.split("\n")[0])
@@ -500,10 +560,15 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(action, help=text)
         p.add_argument("notebooks", nargs="*", help="default: every notebook in --src")
         p.add_argument("--src", default="notebooks", help="default: notebooks")
+    p = sub.add_parser("exercise-table", help="write the exercise catalog into instructors.md")
+    p.add_argument("--check", action="store_true", help="only say whether it is up to date")
     args = parser.parse_args(argv)
     try:
         if args.action == "learner":
             print(make_learner_edition(args.src, args.dest, force=args.force))
+        elif args.action == "exercise-table":
+            changed = write_exercise_table(check=args.check)
+            print("exercise catalog " + ("updated" if changed else "up to date"))
         elif args.action == "learner-site":
             out = build_learner_site(".", args.out)
             print(f"Learner website (solutions hidden) in {out}/index.html")

@@ -1,89 +1,302 @@
-"""Self-checking exercises.
+"""Self-checking exercises, declared as data.
 
 Each chapter's exercises live in ``gptlab.exercises.chNN`` as :class:`Exercise` objects.
 In a notebook::
 
-    from gptlab.exercises import ch01
-    ch01.perplexity.hint()          # a nudge
-    ch01.perplexity.check(answer)   # prints a verdict and returns True/False
-    ch01.perplexity.solution()      # the reference answer, as text
+    from gptlab.exercises import ch03
+    ch03.attention_weights.hint()            # a nudge
+    ch03.attention_weights.check(my_answer)  # prints a verdict, returns it (truthy if correct)
+    ch03.attention_weights.solution()        # the reference answer's own source
 
-``check`` accepts the learner's answer (a value or a function). It reports one of
-three verdicts:
+An exercise is a prompt, a reference answer (a function or a class), the inputs it is checked
+on, and the mistakes learners make, each a ``(wrong answer, hint)`` pair. One checker,
+:meth:`Exercise.evaluate`, runs the learner's answer and the reference on every input and
+compares what they return. When they disagree it runs the known mistakes on that input and
+shows the hint of the one that behaves like the answer; when none does, it says which input,
+what was expected and what came back. The verdicts:
 
-- ``Correct`` when the checker accepts the answer;
-- ``Not quite`` with a hint specific to the mistake when the checker rejects it;
-- ``Not attempted yet`` when the answer is ``...``/``None`` or a function that still
-  raises ``NotImplementedError`` (the starter code of the learner edition).
+- ``Correct`` when the answer agrees with the reference on every input (or with an accepted
+  alternative convention, which the verdict names);
+- ``Not quite`` with a hint, including when the answer raises, returns the wrong type or
+  shape, returns NaN, calls a function the exercise forbids, or runs past the time limit;
+- ``Not attempted yet`` when the answer is ``...``/``None`` or still raises
+  ``NotImplementedError`` (the starter code of the learner edition).
+
+Levels: "recall" (a formula or fact from the chapter), "apply" (use it on a new case) and
+"build" (write a whole piece the chapter built, checked on inputs the learner has not seen).
+:func:`catalog` lists them all; the instructor guide's exercise tables come from it.
 """
 
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable
+import inspect
+import math
+import pkgutil
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Any
+from unittest import mock
+
+import torch
+
+LEVELS = ("recall", "apply", "build")
 
 
 class Incorrect(Exception):
-    """Raised by a checker to reject an answer; the message is the hint shown to the learner."""
+    """Raised by a custom checker (or by ``run``) to reject an answer; the message is the hint."""
 
 
-class NotAttempted(Exception):
-    """The answer is still the starter code."""
+class _Forbidden(BaseException):  # not an Exception: learner code that catches those
+    """The answer called a function the exercise forbids."""
+
+
+class _TooSlow(BaseException):
+    """The answer ran past the exercise's time limit."""
 
 
 @dataclass
 class Result:
-    """The verdict of one check."""
+    """The verdict of one check: ``status`` is "correct", "incorrect" or "not attempted"."""
 
-    status: str  # "correct", "incorrect" or "not attempted"
+    status: str
     message: str
 
     def __bool__(self) -> bool:
         return self.status == "correct"
 
-    def __repr__(self) -> str:
-        return f"Result({self.status!r})"
-
     def _ipython_display_(self) -> None:
         """Show nothing in a notebook: ``check`` has already printed the verdict."""
 
 
+def describe(value: Any) -> str:
+    """A short description of ``value`` for a message: a tensor's shape and dtype, else repr."""
+    if isinstance(value, torch.Tensor):
+        if value.numel() <= 8:
+            return f"tensor {value.tolist()} (dtype {value.dtype})"
+        return f"a tensor of shape {tuple(value.shape)} (dtype {value.dtype})"
+    text = repr(value)
+    return text if len(text) <= 120 else text[:117] + "..."
+
+
+def same(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | None:
+    """``None`` if ``got`` matches ``want``, else why not (type, shape, dtype, NaN or values).
+
+    Tensors match with ``allclose`` at the same shape (a bool tensor must stay bool); numbers
+    with a relative tolerance (an int or a one-element tensor counts as a number); lists,
+    tuples and dicts entry by entry; anything else with ``==``.
+    """
+    if isinstance(want, torch.Tensor):
+        if not isinstance(got, torch.Tensor):
+            return f"expected a torch.Tensor, got {type(got).__name__}"
+        if got.shape != want.shape:
+            return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+        if (want.dtype == torch.bool) != (got.dtype == torch.bool):
+            return f"expected dtype {want.dtype}, got {got.dtype}"
+        if got.is_floating_point() and torch.isnan(got).any() and not torch.isnan(want).any():
+            return "the result contains NaN"
+        if not torch.allclose(got.double(), want.double(), rtol=rtol, atol=atol, equal_nan=True):
+            return f"expected {describe(want)}, got {describe(got)}"
+        return None
+    if isinstance(want, dict) and isinstance(got, dict):
+        if set(got) != set(want):
+            return f"expected keys {sorted(want)}, got {sorted(got)}"
+        got, want = [got[k] for k in want], list(want.values())
+    if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
+        if len(got) != len(want):
+            return f"expected {len(want)} items, got {len(got)}"
+        whys = (same(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
+        return next((f"item {i}: {why}" for i, why in enumerate(whys) if why), None)
+    if isinstance(want, bool) or not isinstance(want, (int, float)):
+        return None if got == want else f"expected {describe(want)}, got {describe(got)}"
+    if isinstance(got, torch.Tensor) and got.numel() == 1:
+        got = got.item()
+    if isinstance(got, bool) or not isinstance(got, (int, float)):
+        return f"expected a number, got {type(got).__name__}"
+    if math.isnan(got):
+        return "the result is NaN"
+    if not math.isclose(got, want, rel_tol=rtol, abs_tol=atol):
+        return f"expected about {want:.6g}, got {got:.6g}"
+    return None
+
+
+def _forbid(name: str):
+    """A patch that makes ``name`` raise :class:`_Forbidden`: a function of a module
+    (``"torch.softmax"``) or a method of a class (``"torch.Tensor.softmax"``)."""
+    parts = name.split(".")
+    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
+        try:
+            owner = importlib.import_module(".".join(parts[:cut]))
+            break
+        except ImportError:
+            continue
+    for part in parts[cut:-1]:
+        owner = getattr(owner, part)
+    attr = parts[-1]
+
+    def refuse(*args, **kwargs):
+        raise _Forbidden(name)
+
+    return mock.patch.object(owner, attr, refuse)
+
+
+@contextmanager
+def _time_limit(seconds: float):
+    """Raise :class:`_TooSlow` after ``seconds`` (main thread of a Unix process only)."""
+    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
+    if not usable:
+        yield
+        return
+
+    def on_alarm(signum, frame):
+        raise _TooSlow
+
+    previous = signal.signal(signal.SIGALRM, on_alarm)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def _clone(args: tuple) -> tuple:
+    """A fresh copy of the arguments, so an answer that edits its input in place hurts no one."""
+    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
+
+
+def _call(run: Callable, answer: Any, args: tuple) -> Any:
+    return run(answer, *_clone(args))
+
+
 @dataclass
 class Exercise:
-    """One self-checking exercise.
+    """One self-checking exercise, declared as data (see the module docstring).
 
-    ``checker(answer)`` returns normally for a correct answer and raises :class:`Incorrect`
-    with a specific hint otherwise. ``reference`` is a correct answer, used by the tests to
-    prove that the checker accepts it; ``wrong_answers`` are answers it must reject.
+    ``inputs()`` returns the argument tuples; ``run(answer, *args)`` turns an answer into the
+    behaviour compared (default: call it with the arguments). ``mistakes`` are
+    ``(wrong answer, hint)`` pairs; ``conventions`` are ``(answer, note)`` pairs for correct
+    alternatives the reference does not follow. ``forbidden`` names functions (for example
+    ``"torch.softmax"``) that raise while the answer runs. ``checker`` replaces the comparison
+    where behaviour cannot be compared directly: it raises :class:`Incorrect` with a hint.
     """
 
+    chapter: int
     name: str
+    level: str
+    minutes: int
     prompt: str
-    checker: Callable[[Any], None]
-    hint_text: str
-    solution_text: str
-    reference: Callable[[], Any]
-    wrong_answers: list[Callable[[], Any]] = field(default_factory=list)
+    reference: Any
+    inputs: Callable[[], Sequence[tuple]] = lambda: [()]
+    mistakes: list[tuple[Any, str]] = field(default_factory=list)
+    hint_text: str = ""
+    run: Callable[..., Any] = lambda answer, *args: answer(*args)
+    conventions: list[tuple[Any, str]] = field(default_factory=list)
+    forbidden: tuple[str, ...] = ()
+    checker: Callable[[Any], None] | None = None
+    rtol: float = 1e-4
+    atol: float = 1e-5
+    time_limit: float = 20.0
+
+    def __post_init__(self) -> None:
+        if self.level not in LEVELS:
+            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
+
+    def _run_answer(self, answer: Any, args: tuple) -> Any:
+        with ExitStack() as stack:
+            for name in self.forbidden:
+                stack.enter_context(_forbid(name))
+            stack.enter_context(_time_limit(self.time_limit))
+            return _call(self.run, answer, args)
+
+    def _behaves_like(self, other: Any, args: tuple, got: Any) -> bool:
+        """Does ``other`` give ``got`` (a value, or the exception raised) on ``args``?"""
+        try:
+            theirs = _call(self.run, other, args)
+        except Exception as exc:  # a mistake that crashes the same way is this mistake
+            return isinstance(got, Exception) and type(exc) is type(got)
+        if isinstance(got, Exception):
+            return False
+        try:
+            return same(got, theirs, self.rtol, self.atol) is None
+        except Exception:
+            return False
+
+    def _agrees(self, answer: Any, other: Any, args: tuple) -> bool:
+        try:
+            got = self._run_answer(answer, args)
+        except Exception as exc:
+            got = exc
+        return self._behaves_like(other, args, got)
+
+    def _judge(self, answer: Any) -> Result:
+        if self.checker is not None:
+            with _time_limit(self.time_limit):
+                self.checker(answer)
+            return Result("correct", "Correct!")
+        cases = list(self.inputs())
+        for args in cases:
+            want = _call(self.run, self.reference, args)
+            try:
+                got = self._run_answer(answer, args)
+                why = same(got, want, self.rtol, self.atol)
+            except (NotImplementedError, Incorrect):
+                raise
+            except Exception as exc:
+                got, why = exc, f"your answer raised {type(exc).__name__}: {exc}"
+            if why is None:
+                continue
+            for other, note in self.conventions:
+                if all(self._agrees(answer, other, a) for a in cases):
+                    return Result("correct", f"Correct, with another convention: {note}")
+            # the mistakes that behave like the answer here; the one that does so everywhere wins
+            hints = [hint for wrong, hint in self.mistakes if self._behaves_like(wrong, args, got)]
+            for wrong, hint in self.mistakes if len(hints) > 1 else []:
+                if hint in hints and all(self._agrees(answer, wrong, a) for a in cases):
+                    return Result("incorrect", f"Not quite. {hint}")
+            if hints:
+                return Result("incorrect", f"Not quite. {hints[0]}")
+            shown = ", ".join(describe(a) for a in args) or "no arguments"
+            return Result("incorrect", f"Not quite. On the input ({shown}): {why}.")
+        return Result("correct", "Correct!")
 
     def evaluate(self, answer: Any) -> Result:
-        """Run the checker on ``answer`` and return a :class:`Result` (prints nothing)."""
+        """Check ``answer`` and return a :class:`Result` (prints nothing, never raises)."""
         if answer is None or answer is Ellipsis:
             return Result("not attempted", "Not attempted yet: replace the `...` with your answer.")
-        try:
-            self.checker(answer)
-        except (NotImplementedError, NotAttempted):
+        started = time.perf_counter()
+        try:  # inputs and weights drawn in a check leave the notebook's random state alone
+            with torch.random.fork_rng(devices=[]):
+                torch.manual_seed(0)
+                return self._judge(answer)
+        except NotImplementedError:
             return Result(
                 "not attempted",
-                "Not attempted yet: your function still raises NotImplementedError; "
+                "Not attempted yet: your code still raises NotImplementedError; "
                 "write its body, then run this cell again.",
+            )
+        except _Forbidden as exc:
+            return Result(
+                "incorrect",
+                f"Not quite: this exercise asks you to work without {exc.args[0]}, and your "
+                f"answer called it (it was switched off while your code ran).",
+            )
+        except _TooSlow:
+            spent = time.perf_counter() - started
+            return Result(
+                "incorrect",
+                f"Not quite: your answer was still running after {spent:.0f} s (the limit is "
+                f"{self.time_limit:g} s). Look for a loop that never ends or work repeated "
+                f"inside a loop.",
             )
         except Incorrect as exc:
             return Result("incorrect", f"Not quite. {exc}")
         except Exception as exc:  # the learner's code crashed: say so, with the error
             return Result("incorrect", f"Not quite: your answer raised {type(exc).__name__}: {exc}")
-        return Result("correct", "Correct!")
 
     def check(self, answer: Any) -> Result:
         """Check ``answer``, print the verdict and return it (truthy when correct)."""
@@ -97,19 +310,12 @@ class Exercise:
         print(f"Hint ({self.name}): {self.hint_text}")
 
     def solution(self) -> None:
-        """Print the reference solution."""
-        print(f"Solution ({self.name}):\n{self.solution_text}")
-
-
-def chapter(number: int):
-    """The exercises module of chapter ``number`` (for example ``chapter(1)``)."""
-    return importlib.import_module(f"gptlab.exercises.ch{number:02d}")
+        """Print the reference answer's own source: the code that the checker compares with."""
+        print(f"Solution ({self.name}):\n{inspect.getsource(self.reference)}")
 
 
 def all_exercises() -> list[Exercise]:
-    """Every exercise of every chapter that has a ``gptlab.exercises.chNN`` module."""
-    import pkgutil
-
+    """Every exercise of every chapter module, in chapter order and the order they are defined."""
     found: list[Exercise] = []
     for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
         if info.name.startswith("ch"):
@@ -118,25 +324,15 @@ def all_exercises() -> list[Exercise]:
     return found
 
 
-def close(actual: float, expected: float, what: str, rel: float = 1e-3, hint: str = "") -> None:
-    """Raise :class:`Incorrect` unless ``actual`` is within ``rel`` (relative) of ``expected``."""
-    try:
-        value = float(actual)
-    except (TypeError, ValueError):
-        raise Incorrect(f"{what} should be a number, got {type(actual).__name__}.") from None
-    if abs(value - expected) > rel * max(abs(expected), 1e-12):
-        raise Incorrect(f"{what} is {value:.6g}, expected about {expected:.6g}. {hint}".strip())
-
-
-def as_number(value: Any, what: str) -> float:
-    """``value`` as a float (a one-element tensor counts); :class:`Incorrect` if it is not a number."""
-    try:
-        import torch
-
-        if isinstance(value, torch.Tensor) and value.numel() == 1:
-            value = value.item()
-    except ImportError:  # pragma: no cover - torch is always installed with gptlab
-        pass
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise Incorrect(f"{what} should return a number, got {type(value).__name__}.")
-    return float(value)
+def catalog() -> list[dict]:
+    """One row per exercise: chapter, name, level, minutes (an estimate) and prompt."""
+    return [
+        {
+            "chapter": e.chapter,
+            "name": e.name,
+            "level": e.level,
+            "minutes": e.minutes,
+            "prompt": e.prompt,
+        }
+        for e in all_exercises()
+    ]
