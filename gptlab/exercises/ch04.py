@@ -118,8 +118,9 @@ def _with_gptlab_weights(cls, n_embd, n_head, x):
     from gptlab.attention import MultiHeadAttention as Theirs
 
     torch.manual_seed(n_embd * n_head)
+    weights = Theirs(n_embd, n_head).state_dict()
     module = cls(n_embd, n_head)
-    module.load_state_dict(Theirs(n_embd, n_head).state_dict())
+    module.load_state_dict(weights)
     with torch.no_grad():
         return module.eval()(x)
 
