@@ -92,7 +92,8 @@ def same(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | N
     """
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor):
-            return f"expected a torch.Tensor, got {type(got).__name__}"
+            shown = "" if got is None else f": {describe(got)}"
+            return f"expected a torch.Tensor, got {type(got).__name__}{shown}"
         if got.shape != want.shape:
             return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
         if (want.dtype == torch.bool) != (got.dtype == torch.bool):
