@@ -1,30 +1,19 @@
-"""Self-checking exercises, declared as data.
-
-Each chapter's exercises live in ``gptlab.exercises.chNN`` as :class:`Exercise` objects.
-In a notebook::
+"""Self-checking exercises, declared as data (one module ``chNN`` per chapter)::
 
     from gptlab.exercises import ch03
     ch03.attention_weights.hint()            # a nudge
     ch03.attention_weights.check(my_answer)  # prints a verdict, returns it (truthy if correct)
     ch03.attention_weights.solution()        # the reference answer's own source
 
-An exercise is a prompt, a reference answer (a function or a class), the inputs it is checked
-on, and the mistakes learners make, each a ``(wrong answer, hint)`` pair. One checker,
-:meth:`Exercise.evaluate`, runs the learner's answer and the reference on every input and
-compares what they return. When they disagree it runs the known mistakes on that input and
-shows the hint of the one that behaves like the answer; when none does, it says which input,
-what was expected and what came back. The verdicts:
-
-- ``Correct`` when the answer agrees with the reference on every input (or with an accepted
-  alternative convention, which the verdict names);
-- ``Not quite`` with a hint, including when the answer raises, returns the wrong type or
-  shape, returns NaN, calls a function the exercise forbids, or runs past the time limit;
-- ``Not attempted yet`` when the answer is ``...``/``None`` or still raises
-  ``NotImplementedError`` (the starter code of the learner edition).
-
-Levels: "recall" (a formula or fact from the chapter), "apply" (use it on a new case) and
-"build" (write a whole piece the chapter built, checked on inputs the learner has not seen).
-:func:`catalog` lists them all; the instructor guide's exercise tables come from it.
+An exercise is a prompt, a reference answer, the inputs it is checked on and ``(mistake,
+hint)`` pairs. :meth:`Exercise.evaluate` runs the answer and the reference on every input;
+where they disagree it shows the hint of the mistake that behaves like the answer, or says
+which input, what was expected and what came back. Verdicts: ``Correct`` (also for an
+accepted alternative convention, named); ``Not quite`` with a hint, also when the answer
+raises, returns the wrong type, shape or NaN, calls a forbidden function or runs too long;
+``Not attempted yet`` for ``...``, ``None`` or code that raises ``NotImplementedError``.
+Levels: "recall" (a fact or formula), "apply" (a new case), "build" (a whole piece the chapter
+built, on unseen inputs). :func:`catalog` lists them; the instructor guide's table comes from it.
 """
 
 from __future__ import annotations
@@ -45,13 +34,19 @@ from unittest import mock
 import torch
 
 LEVELS = ("recall", "apply", "build")
+_STUB = "Not attempted yet: your code still raises NotImplementedError; write it, then run again."
+_FORBIDDEN = "Not quite: work without {} (it was switched off while your answer ran)."
+_TOO_SLOW = (
+    "Not quite: your answer was still running after {:.0f} s (the limit is "
+    "{.time_limit:g} s); look for a loop that never ends."
+)
 
 
 class Incorrect(Exception):
     """Raised by a custom checker (or by ``run``) to reject an answer; the message is the hint."""
 
 
-class _Forbidden(BaseException):  # not an Exception: learner code that catches those
+class _Forbidden(BaseException):  # BaseException: an answer's `except Exception` misses it
     """The answer called a function the exercise forbids."""
 
 
@@ -275,25 +270,11 @@ class Exercise:
                 torch.manual_seed(0)
                 return self._judge(answer)
         except NotImplementedError:
-            return Result(
-                "not attempted",
-                "Not attempted yet: your code still raises NotImplementedError; "
-                "write its body, then run this cell again.",
-            )
+            return Result("not attempted", _STUB)
         except _Forbidden as exc:
-            return Result(
-                "incorrect",
-                f"Not quite: this exercise asks you to work without {exc.args[0]}, and your "
-                f"answer called it (it was switched off while your code ran).",
-            )
+            return Result("incorrect", _FORBIDDEN.format(exc.args[0]))
         except _TooSlow:
-            spent = time.perf_counter() - started
-            return Result(
-                "incorrect",
-                f"Not quite: your answer was still running after {spent:.0f} s (the limit is "
-                f"{self.time_limit:g} s). Look for a loop that never ends or work repeated "
-                f"inside a loop.",
-            )
+            return Result("incorrect", _TOO_SLOW.format(time.perf_counter() - started, self))
         except Incorrect as exc:
             return Result("incorrect", f"Not quite. {exc}")
         except Exception as exc:  # the learner's code crashed: say so, with the error
@@ -327,13 +308,5 @@ def all_exercises() -> list[Exercise]:
 
 def catalog() -> list[dict]:
     """One row per exercise: chapter, name, level, minutes (an estimate) and prompt."""
-    return [
-        {
-            "chapter": e.chapter,
-            "name": e.name,
-            "level": e.level,
-            "minutes": e.minutes,
-            "prompt": e.prompt,
-        }
-        for e in all_exercises()
-    ]
+    keys = ("chapter", "name", "level", "minutes", "prompt")
+    return [{k: getattr(e, k) for k in keys} for e in all_exercises()]

@@ -1,7 +1,5 @@
 """Chapter 01 (language models): bits per character, add-k smoothing, and a whole smoothed
 bigram model scored on held-out text (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -15,7 +13,6 @@ from gptlab.exercises import Exercise
 def bits_per_char(loss_per_token, n_tokens, n_chars):
     total_nats = loss_per_token * n_tokens  # the loss of the whole text
     return total_nats / n_chars / math.log(2)  # per character, then nats -> bits
-
 
 bits_per_char = Exercise(
     1, "bits_per_char", "apply", 5,
@@ -32,11 +29,9 @@ bits_per_char = Exercise(
         (lambda loss, t, c: loss * t / c * math.log(2), "one bit is ln 2 nats, so divide by ln 2."),
     ])
 
-
 def add_k_probs(counts, k):
     counts = counts.double()
     return (counts + k) / (counts.sum() + k * len(counts))  # V counts each grew by k
-
 
 add_k_smoothing = Exercise(
     1, "add_k_smoothing", "apply", 5,
@@ -56,7 +51,6 @@ add_k_smoothing = Exercise(
          "tokens must get a probability above zero."),
     ])
 
-
 def bigram_nll(train_ids, test_ids, vocab_size, k):
     counts = torch.zeros(vocab_size, vocab_size, dtype=torch.float64)
     counts.index_put_((train_ids[:-1], train_ids[1:]), torch.ones(len(train_ids) - 1,
@@ -64,12 +58,10 @@ def bigram_nll(train_ids, test_ids, vocab_size, k):
     probs = (counts + k) / (counts + k).sum(dim=1, keepdim=True)  # each row: P(next | a)
     return -probs[test_ids[:-1], test_ids[1:]].log().mean().item()  # nats per transition
 
-
 def _bigram_inputs():
     g = torch.Generator().manual_seed(11)
     return [(torch.randint(0, V, (n,), generator=g), torch.randint(0, V, (m,), generator=g), V, k)
             for n, m, V, k in [(400, 50, 7, 1.0), (60, 30, 12, 0.5), (2000, 200, 20, 0.1)]]
-
 
 def _counts(ids, V):
     c = torch.zeros(V, V, dtype=torch.float64)
@@ -77,10 +69,8 @@ def _counts(ids, V):
         c[a, b] += 1
     return c
 
-
 def _nll_with(probs_of):  # a wrong model: right counts, wrong probabilities or scoring
     return lambda tr, te, V, k: probs_of(_counts(tr, V), k, te)
-
 
 bigram_nll = Exercise(
     1, "bigram_nll", "build", 20,

@@ -1,7 +1,5 @@
 """Chapter 02 (tokenization): BPE's merge step, its choice of pair, and the whole encoder
 given a table of merges (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -21,10 +19,8 @@ def merge_pair(ids, pair, new_id):
             i += 1
     return out
 
-
 def _merge_no_skip(ids, pair, new_id):
     return [new_id if (a, b) == tuple(pair) else a for a, b in zip(ids, [*ids[1:], None])]
-
 
 merge = Exercise(
     2, "merge", "apply", 10,
@@ -45,11 +41,9 @@ merge = Exercise(
          "overlapping occurrences such as 4, 4, 4 the leftmost pair is merged first."),
     ])
 
-
 def most_frequent_pair(ids):
     counts = Counter(zip(ids, ids[1:]))
     return min(counts, key=lambda p: (-counts[p], p))  # most frequent, then smallest pair
-
 
 most_frequent_pair = Exercise(
     2, "most_frequent_pair", "apply", 5,
@@ -69,7 +63,6 @@ most_frequent_pair = Exercise(
          "that is the LEAST frequent pair: sort by minus the count (or use max on the count)."),
     ])
 
-
 def bpe_encode(ids, merges):
     rank = {pair: r for r, pair in enumerate(merges)}  # earlier merges come first
     ids = list(ids)
@@ -80,11 +73,9 @@ def bpe_encode(ids, merges):
         ids = merge_pair(ids, pair, merges[pair])
     return ids
 
-
 _MERGES = [{(2, 3): 10, (1, 2): 11, (1, 10): 12, (12, 4): 13},
            {(5, 5): 20, (20, 20): 21, (21, 6): 22},
            {(7, 8): 30, (8, 9): 31, (30, 9): 32, (31, 31): 33}]
-
 
 def _encode_with(pick):  # a wrong encoder: pick(ids, merges) chooses the pair to merge
     def encode(ids, merges):
@@ -93,7 +84,6 @@ def _encode_with(pick):  # a wrong encoder: pick(ids, merges) chooses the pair t
             ids = merge_pair(ids, pair, merges[pair])
         return ids
     return encode
-
 
 bpe_encode = Exercise(
     2, "bpe_encode", "build", 20,

@@ -1,6 +1,4 @@
 """Chapter 03 (attention): the weights, a stable softmax, one causal head (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -15,7 +13,6 @@ def attention_weights(q, k):
     d = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., Tq, Tk)
     return torch.softmax(scores, dim=-1)
-
 
 attention_weights = Exercise(
     3, "attention_weights", "recall", 5,
@@ -35,12 +32,10 @@ attention_weights = Exercise(
          "keys, so use dim=-1."),
     ])
 
-
 def stable_softmax(x):
     z = x - x.max(dim=-1, keepdim=True).values  # the largest entry of each row becomes 0
     e = torch.exp(z)
     return e / e.sum(dim=-1, keepdim=True)
-
 
 stable_softmax = Exercise(
     3, "stable_softmax", "apply", 10,
@@ -67,7 +62,6 @@ stable_softmax = Exercise(
          "max and the sum broadcast against the rows."),
     ])
 
-
 def causal_attention(x, w_q, w_k, w_v):
     q, k, v = x @ w_q, x @ w_k, x @ w_v  # (B, T, d)
     scores = q @ k.transpose(-2, -1) / math.sqrt(q.size(-1))  # (B, T, T)
@@ -76,21 +70,17 @@ def causal_attention(x, w_q, w_k, w_v):
     scores = scores.masked_fill(~mask, float("-inf"))  # no query sees a later key
     return torch.softmax(scores, dim=-1) @ v  # (B, T, d)
 
-
 def _heads():
     g = torch.Generator().manual_seed(33)
     return [(torch.randn(B, T, C, generator=g),
              *(torch.randn(C, d, generator=g) / math.sqrt(C) for _ in range(3)))
             for B, T, C, d in [(2, 6, 12, 8), (1, 11, 16, 4), (3, 1, 8, 8)]]
 
-
 def _head_with(scores_to_out):  # a wrong head: right projections, wrong rest
     return lambda x, w_q, w_k, w_v: scores_to_out(x @ w_q, x @ w_k, x @ w_v)
 
-
 def _future(T):
     return torch.ones(T, T, dtype=torch.bool).triu(1)
-
 
 causal_attention = Exercise(
     3, "causal_attention", "build", 20,

@@ -1,7 +1,5 @@
 """Chapter 04 (multi-head attention and position): splitting heads, the parameter count, a
 sinusoidal encoding, and a whole multi-head attention module (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -16,7 +14,6 @@ from gptlab.exercises import Exercise
 def split_heads(x, n_head):
     B, T, C = x.shape
     return x.view(B, T, n_head, C // n_head).transpose(1, 2)  # (B, T, nh, hs) -> (B, nh, T, hs)
-
 
 split_heads = Exercise(
     4, "split_heads", "apply", 5,
@@ -33,10 +30,8 @@ split_heads = Exercise(
          "interleaved: head h owns consecutive channels, so split C as (nh, hs), not (hs, nh)."),
     ])
 
-
 def mha_param_count(C, n_head, bias=True):
     return 4 * C * C + (4 * C if bias else 0)  # c_attn: C -> 3C, c_proj: C -> C; n_head is free
-
 
 mha_param_count = Exercise(
     4, "mha_param_count", "recall", 3,
@@ -52,15 +47,12 @@ mha_param_count = Exercise(
          "into n_head slices of one set of matrices; they add no parameters."),
     ])
 
-
 def sinusoidal_pe(p, i, C):
     angle = p / 10000 ** (2 * (i // 2) / C)  # channels 2j and 2j+1 share a frequency
     return math.sin(angle) if i % 2 == 0 else math.cos(angle)
 
-
 def _pe_with(exponent, even=math.sin, odd=math.cos):
     return lambda p, i, C: (even if i % 2 == 0 else odd)(p / 10000 ** exponent(i, C))
-
 
 sinusoidal_pe = Exercise(
     4, "sinusoidal_pe", "apply", 10,
@@ -77,7 +69,6 @@ sinusoidal_pe = Exercise(
         (_pe_with(lambda i, C: 2 * (i // 2) / C, math.cos, math.sin), "sine and cosine are "
          "swapped: even channels (i = 0, 2, ...) take sin, odd channels cos."),
     ])
-
 
 class MultiHeadAttention(nn.Module):
     def __init__(self, n_embd, n_head):
@@ -97,7 +88,6 @@ class MultiHeadAttention(nn.Module):
         y = (weights @ v).transpose(1, 2).reshape(B, T, C)  # heads side by side again
         return self.c_proj(y)
 
-
 class _Slip(MultiHeadAttention):  # the reference with one slip, named by `slip`
     slip = ""
 
@@ -113,7 +103,6 @@ class _Slip(MultiHeadAttention):  # the reference with one slip, named by `slip`
         y = (s.softmax(-1) @ v).transpose(1, 2).reshape(B, T, C)
         return y if self.slip == "proj" else self.c_proj(y)
 
-
 def _with_gptlab_weights(cls, n_embd, n_head, x):
     from gptlab.attention import MultiHeadAttention as Theirs
 
@@ -123,7 +112,6 @@ def _with_gptlab_weights(cls, n_embd, n_head, x):
     module.load_state_dict(weights)
     with torch.no_grad():
         return module.eval()(x)
-
 
 MultiHeadAttention = Exercise(
     4, "MultiHeadAttention", "build", 30,

@@ -1,7 +1,5 @@
 """Chapter 05 (the transformer block): LayerNorm and GELU by hand, and a whole GPT-2 block
 that takes gptlab's weights (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -19,9 +17,7 @@ def layer_norm(x, weight, bias, eps=1e-5):
     var = ((x - mean) ** 2).mean(dim=-1, keepdim=True)  # biased: divide by C
     return (x - mean) / torch.sqrt(var + eps) * weight + bias
 
-
 _layer_norm = layer_norm
-
 
 def _ln_inputs():
     return [(s * torch.randn(*shape, dtype=torch.float64) + 0.5,
@@ -30,10 +26,8 @@ def _ln_inputs():
             for shape, s, eps in [((2, 3, 8), 1.0, 1e-5), ((5, 6), 3.0, 1e-5),
                                   ((4, 7, 12), 1e-3, 1e-5), ((3, 10), 1.0, 0.1)]]
 
-
 def _ln_with(norm):  # a wrong LayerNorm: norm(x, eps) -> the normalised x
     return lambda x, w, b, eps=1e-5: norm(x, eps) * w + b
-
 
 layer_norm = Exercise(
     5, "layer_norm", "apply", 10,
@@ -58,11 +52,9 @@ layer_norm = Exercise(
          "the gain and shift are missing: multiply by weight, then add bias."),
     ])
 
-
 def gelu_tanh(x):
     inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
     return 0.5 * x * (1 + torch.tanh(inner))
-
 
 gelu_tanh = Exercise(
     5, "gelu_tanh", "recall", 5,
@@ -80,6 +72,22 @@ gelu_tanh = Exercise(
         (torch.relu, "that is ReLU; GELU is smooth and slightly negative for negative inputs."),
     ])
 
+def residual_init_std(n_layer, base_std=0.02):
+    return base_std / math.sqrt(2 * n_layer)  # 2 residual additions per block; variances add
+
+residual_init_std = Exercise(
+    5, "residual_init_std", "recall", 3,
+    "residual_init_std(n_layer, base_std=0.02): the std GPT-2 uses for the weights of the "
+    "projections that write into the residual stream.",
+    residual_init_std, lambda: [(12, 0.02), (1, 0.02), (48, 0.02), (6, 0.05)],
+    hint_text="There are 2 * n_layer residual additions; variances add, so scale the standard "
+    "deviation by 1 / sqrt(2 * n_layer).",
+    mistakes=[
+        (lambda n, b=0.02: b / math.sqrt(n), "each block adds TWO outputs to the stream "
+         "(attention and MLP): divide by sqrt(2 * n_layer)."),
+        (lambda n, b=0.02: b / (2 * n), "variances add, so the standard deviation is divided by "
+         "the SQUARE ROOT of 2 * n_layer."),
+    ])
 
 class Block(nn.Module):
     def __init__(self, n_embd, n_head):
@@ -97,7 +105,6 @@ class Block(nn.Module):
         h = F.gelu(self.mlp.c_fc(self.ln_2(x)), approximate="tanh")
         return x + self.mlp.c_proj(h)  # ... and adds its output to the residual stream
 
-
 class _Slip(Block):  # the reference with one slip, named by `slip`
     def forward(self, x):
         def mlp(h):
@@ -110,7 +117,6 @@ class _Slip(Block):  # the reference with one slip, named by `slip`
         x = x + self.attn(self.ln_1(x))
         return x + mlp(self.ln_1(x)) if self.slip == "ln_1" else mlp(self.ln_2(x))
 
-
 def _with_gptlab_weights(cls, n_embd, n_head, x):
     from gptlab.model import Block as Theirs
     from gptlab.model import GPTConfig
@@ -122,7 +128,6 @@ def _with_gptlab_weights(cls, n_embd, n_head, x):
     module.load_state_dict(weights)
     with torch.no_grad():
         return module.eval()(x)
-
 
 Block = Exercise(
     5, "Block", "build", 25,

@@ -1,7 +1,5 @@
 """Chapter 06 (the GPT model): the parameter count, AdamW's memory, and the model's whole
 forward pass from its parts (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -17,16 +15,13 @@ def param_count(config):
         4 * C * C + C)  # ln_1, c_attn, attn.c_proj, ln_2, c_fc, mlp.c_proj
     return V * C + T * C + L * per_block + 2 * C  # + ln_f; lm_head is tied to wte: 0 extra
 
-
 _count = param_count
-
 
 def _configs():
     from gptlab.model import GPTConfig
 
     return [(GPTConfig.preset("gpt2"),), (GPTConfig.preset("gpt2-xl"),),
             (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384),)]
-
 
 param_count = Exercise(
     6, "param_count", "apply", 10,
@@ -44,10 +39,8 @@ param_count = Exercise(
          "missing: wpe is a block_size x C table."),
     ])
 
-
 def adamw_memory_gb(n_params):
     return n_params * (4 + 2 * 4) / 1e9  # float32 weights + AdamW's m and v
-
 
 adamw_memory_gb = Exercise(
     6, "adamw_memory_gb", "recall", 3,
@@ -63,7 +56,6 @@ adamw_memory_gb = Exercise(
         (lambda n: 12 * n / 2**30, "a GB here is 10**9 bytes, not 2**30 (a GiB)."),
     ])
 
-
 def gpt_forward(model, idx, targets=None):
     B, T = idx.shape
     positions = torch.arange(T, device=idx.device)  # 0 .. T-1
@@ -75,7 +67,6 @@ def gpt_forward(model, idx, targets=None):
         return logits, None
     return logits, F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
 
-
 def _run_gpt(answer, seed, idx, targets):
     from gptlab.model import GPT, GPTConfig
 
@@ -83,7 +74,6 @@ def _run_gpt(answer, seed, idx, targets):
     model = GPT(GPTConfig(vocab_size=37, block_size=12, n_layer=2, n_head=2, n_embd=16)).eval()
     with torch.no_grad():
         return answer(model, idx, targets)
-
 
 def _slip(embed=None, final=None, loss=None):  # the reference with one step done wrong
     def forward(model, idx, targets=None):
@@ -94,7 +84,6 @@ def _slip(embed=None, final=None, loss=None):  # the reference with one step don
         return logits, (loss or (lambda lg, t: F.cross_entropy(lg.flatten(0, 1), t.flatten())))(
             logits, targets) if targets is not None else None
     return forward
-
 
 gpt_forward = Exercise(
     6, "gpt_forward", "build", 20,

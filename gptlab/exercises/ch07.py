@@ -1,7 +1,5 @@
 """Chapter 07 (pretraining): the learning-rate schedule, which parameters to decay, and a
 whole training loop that must reach a held-out loss within a budget (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -19,7 +17,6 @@ def lr_at(step, warmup, max_steps, lr, min_lr):
     progress = min(1.0, (step - warmup) / max(1, max_steps - warmup))
     return min_lr + 0.5 * (1 + math.cos(math.pi * progress)) * (lr - min_lr)
 
-
 def _cosine(to_zero=False, clamp=True, start=None):  # a schedule with one thing changed
     def f(step, warmup, max_steps, lr, min_lr):
         if step < warmup:
@@ -28,7 +25,6 @@ def _cosine(to_zero=False, clamp=True, start=None):  # a schedule with one thing
         low = 0 if to_zero else min_lr
         return low + 0.5 * (1 + math.cos(math.pi * (min(p, 1.0) if clamp else p))) * (lr - low)
     return f
-
 
 lr_schedule = Exercise(
     7, "lr_schedule", "apply", 10,
@@ -51,10 +47,8 @@ lr_schedule = Exercise(
          "progress to at most 1."),
     ])
 
-
 def decay_names(model):
     return {name for name, p in model.named_parameters() if p.dim() >= 2}  # matrices only
-
 
 def _models():
     from gptlab.model import GPT, GPTConfig
@@ -62,7 +56,6 @@ def _models():
     return [(GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16)),),
             (GPT(GPTConfig(vocab_size=30, block_size=4, n_layer=1, n_head=1, n_embd=8,
                            bias=False)),)]
-
 
 decay_names = Exercise(
     7, "decay_names", "apply", 5,
@@ -82,6 +75,23 @@ decay_names = Exercise(
         (lambda m: set(), "the matrices (p.dim() >= 2) are decayed."),
     ])
 
+def tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens):
+    per_step = batch_size * grad_accum * block_size  # every window position is one prediction
+    return per_step, per_step * max_steps / train_tokens
+
+tokens_and_epochs = Exercise(
+    7, "tokens_and_epochs", "apply", 5,
+    "tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens) -> "
+    "(tokens per optimizer step, passes over the training tokens).",
+    tokens_and_epochs, lambda: [(32, 1, 128, 2800, 1_471_830), (8, 4, 256, 2800, 1_471_830),
+                                (4, 2, 64, 100, 50_000)],
+    hint_text="One step sees batch_size * grad_accum windows of block_size predictions each.",
+    mistakes=[
+        (lambda b, a, t, s, n: (b * t, b * t * s / n), "gradient accumulation multiplies the "
+         "windows per step by grad_accum."),
+        (lambda b, a, t, s, n: (b * a * (t + 1), b * a * (t + 1) * s / n), "a window has "
+         "block_size + 1 tokens but block_size predictions: count the predictions."),
+    ])
 
 @functools.cache
 def _markov_text(n: int = 24_000, V: int = 16):
@@ -93,9 +103,7 @@ def _markov_text(n: int = 24_000, V: int = 16):
         ids.append(min(int(torch.searchsorted(P[ids[-1]].cumsum(0), u)), V - 1))
     return torch.tensor(ids[: n // 6 * 5]), torch.tensor(ids[n // 6 * 5:])
 
-
 TARGET, STEPS = 1.20, 150  # reference: 1.10-1.12 over three seeds in 150 steps (0.5 s)
-
 
 def _check_train(train) -> None:
     from gptlab.model import GPT, GPTConfig
@@ -129,7 +137,6 @@ def _check_train(train) -> None:
                         f"{TARGET}: with plain SGD or a tiny learning rate {STEPS} steps are too "
                         "few; AdamW at the given lr gets there.")
 
-
 def train(model, get_batch, steps, lr):
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr)
     for _ in range(steps):
@@ -138,7 +145,6 @@ def train(model, get_batch, steps, lr):
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
-
 
 def _loop(backward=True, step=True, zero=True, opt=torch.optim.AdamW):  # a loop missing a step
     def train(model, get_batch, steps, lr):
@@ -149,7 +155,6 @@ def _loop(backward=True, step=True, zero=True, opt=torch.optim.AdamW):  # a loop
             _ = backward and loss.backward()
             _ = step and o.step()
     return train
-
 
 train_loop = Exercise(
     7, "train_loop", "build", 25,

@@ -1,6 +1,4 @@
 """Chapter 08 (generation): top-k and top-p filters, and greedy decoding with a KV cache (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -13,11 +11,9 @@ def _logits():
     return [torch.randn(3, 50, dtype=torch.float64) * 2, torch.randn(2, 17, dtype=torch.float64)
             * 0.3, torch.randn(4, 100, dtype=torch.float64) * 4]
 
-
 def top_k_filter(logits, k):
     kth = torch.topk(logits, k, dim=-1).values[..., -1:]  # (B, 1): the k-th largest logit
     return logits.masked_fill(logits < kth, float("-inf"))
-
 
 _top_k = top_k_filter
 top_k_filter = Exercise(
@@ -36,7 +32,6 @@ top_k_filter = Exercise(
          "(no softmax here: the sampler does it)."),
     ])
 
-
 def top_p_filter(logits, p):
     sorted_logits, order = torch.sort(logits, dim=-1, descending=True)
     probs = torch.softmax(sorted_logits, dim=-1)
@@ -44,14 +39,12 @@ def top_p_filter(logits, p):
     drop = torch.zeros_like(probs, dtype=torch.bool).scatter(-1, order, mass_before >= p)
     return logits.masked_fill(drop, float("-inf"))
 
-
 def _top_p_with(drop_of):  # a wrong nucleus: drop_of(sorted probabilities, p) in sorted order
     def f(logits, p):
         s, order = torch.sort(logits, dim=-1, descending=True)
         drop = torch.zeros_like(s, dtype=torch.bool).scatter(-1, order, drop_of(s.softmax(-1), p))
         return logits.masked_fill(drop, float("-inf"))
     return f
-
 
 top_p_filter = Exercise(
     8, "top_p_filter", "apply", 10,
@@ -70,6 +63,19 @@ top_p_filter = Exercise(
          "the kept tokens, not a threshold on each token's probability."),
     ])
 
+def kv_cache_bytes(n_layer, seq_len, n_embd, bytes_per_number):
+    return 2 * n_layer * seq_len * n_embd * bytes_per_number  # K and V in every layer
+
+kv_cache_bytes = Exercise(
+    8, "kv_cache_bytes", "apply", 5,
+    "kv_cache_bytes(n_layer, seq_len, n_embd, bytes_per_number): the memory of the KV cache of "
+    "one sequence.",
+    kv_cache_bytes, lambda: [(48, 1024, 1600, 2), (12, 1024, 768, 4), (6, 128, 256, 4)],
+    hint_text="Every layer keeps a key and a value vector of n_embd numbers for every token.",
+    mistakes=[
+        (lambda L, T, C, b: L * T * C * b, "the cache holds keys AND values: twice as much."),
+        (lambda L, T, C, b: 2 * T * C * b, "every layer has its own keys and values."),
+    ])
 
 def generate_greedy(model, idx, max_new_tokens):
     from gptlab.attention import KVCache
@@ -82,7 +88,6 @@ def generate_greedy(model, idx, max_new_tokens):
             logits, _ = model(out[-1], cache=cache)  # decode: one new position, (B, 1)
         out.append(logits[:, -1].argmax(dim=-1, keepdim=True))  # (B, 1)
     return torch.cat(out, dim=1)  # (B, T + max_new_tokens)
-
 
 def _run_decode(answer, seed, B, T, new):
     from gptlab.model import GPT, GPTConfig
@@ -97,12 +102,10 @@ def _run_decode(answer, seed, B, T, new):
     hook.remove()
     return out, fed[:1] == [T] and all(n == 1 for n in fed[1:])  # tokens; prompt read once?
 
-
 def _no_cache(model, idx, new):
     for _ in range(new):
         idx = torch.cat([idx, model(idx)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
     return idx
-
 
 generate_greedy = Exercise(
     8, "generate_greedy", "build", 25,

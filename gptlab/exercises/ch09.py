@@ -1,7 +1,5 @@
 """Chapter 09 (classification): the confusion matrix, balanced accuracy, and the classifier's
 forward pass with its weighted loss (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -15,7 +13,6 @@ def my_confusion_matrix(preds, labels, n):
     flat = labels * n + preds  # (N,): the cell [label, pred], row-major
     return torch.bincount(flat, minlength=n * n).view(n, n)
 
-
 def _predictions():
     cases = [(torch.tensor([0, 0, 1, 2, 3, 1]), torch.tensor([0, 1, 1, 2, 3, 3]), 4),
              (torch.tensor([1, 1]), torch.tensor([0, 0]), 3)]
@@ -23,7 +20,6 @@ def _predictions():
         labels = torch.randint(n, (N,))
         cases.append((torch.where(torch.rand(N) < 0.6, labels, torch.randint(n, (N,))), labels, n))
     return cases
-
 
 confusion = Exercise(
     9, "confusion", "apply", 10,
@@ -42,11 +38,9 @@ confusion = Exercise(
          "mistakes too: every passage adds 1 at [its label, its prediction]."),
     ])
 
-
 def balanced_accuracy(cm):
     cm = cm.double()
     return (cm.diag() / cm.sum(dim=1)).mean().item()  # the mean of the per-class recalls
-
 
 balanced_accuracy = Exercise(
     9, "balanced_accuracy", "recall", 5,
@@ -67,7 +61,6 @@ balanced_accuracy = Exercise(
          "divide their sum by the number of classes."),
     ])
 
-
 def classify(gpt, head, idx, labels, weights):
     x = gpt.wte(idx) + gpt.wpe(torch.arange(idx.size(1)))  # (B, T, C)
     for block in gpt.h:
@@ -75,7 +68,6 @@ def classify(gpt, head, idx, labels, weights):
     features = gpt.ln_f(x)[:, -1, :]  # (B, C): the last token has read the whole passage
     logits = head(features)  # (B, K)
     return logits, F.cross_entropy(logits, labels, weight=weights)
-
 
 def _run_classifier(answer, seed, B, T, K):
     from gptlab.model import GPT, GPTConfig
@@ -88,7 +80,6 @@ def _run_classifier(answer, seed, B, T, K):
         idx, labels = torch.randint(60, (B, T)), torch.randint(K, (B,))
         return answer(gpt, head, idx, labels, torch.rand(K) + 0.2)
 
-
 def _pool(features_of, loss_of=F.cross_entropy):  # a classifier with one step changed
     def f(gpt, head, idx, labels, weights):
         x = gpt.wte(idx) + gpt.wpe(torch.arange(idx.size(1)))
@@ -97,7 +88,6 @@ def _pool(features_of, loss_of=F.cross_entropy):  # a classifier with one step c
         logits = head(features_of(gpt, x))
         return logits, loss_of(logits, labels, weight=weights)
     return f
-
 
 classify = Exercise(
     9, "classify", "build", 20,

@@ -1,7 +1,5 @@
 """Chapter 10 (instruction tuning): labels that mask the prompt, the response-only loss, and a
 whole batch from (prompt, response) pairs to the masked loss (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -12,12 +10,10 @@ from gptlab.exercises import Exercise
 
 IGNORE = -100  # cross_entropy's ignore_index: the label of a position that is not scored
 
-
 def build_labels(prompt_ids, response_ids):
     ids = list(prompt_ids) + list(response_ids)
     labels = [IGNORE] * len(prompt_ids) + list(response_ids)  # only the response is scored
     return ids, labels
-
 
 build_labels = Exercise(
     10, "build_labels", "recall", 5,
@@ -34,11 +30,9 @@ build_labels = Exercise(
         (lambda p, r: (p + r, p + r), "the prompt is not masked: its labels must be -100."),
     ])
 
-
 def response_only_loss(logits, labels):
     pred, target = logits[:, :-1], labels[:, 1:]  # position t predicts token t + 1
     return F.cross_entropy(pred.flatten(0, 1), target.flatten(), ignore_index=IGNORE)
-
 
 def _logits_and_labels():
     cases = []
@@ -49,11 +43,9 @@ def _logits_and_labels():
         cases.append((2 * torch.randn(B, T, V, dtype=torch.float64), labels))
     return cases
 
-
 def _masked_nll(pred, target):
     nll = F.cross_entropy(pred.transpose(1, 2), target.clamp(min=0), reduction="none")
     return nll, target != IGNORE
-
 
 response_only_loss = Exercise(
     10, "response_only_loss", "apply", 10,
@@ -72,7 +64,6 @@ response_only_loss = Exercise(
          "average over all scored tokens of the batch, so long responses weigh more."),
     ])
 
-
 def sft_batch_loss(model, examples, pad_id):
     rows = [(list(p) + list(r), [IGNORE] * len(p) + list(r)) for p, r in examples]
     T = max(len(ids) for ids, _ in rows)
@@ -84,7 +75,6 @@ def sft_batch_loss(model, examples, pad_id):
     logits, _ = model(ids[:, :-1])  # (B, T-1, V): position t predicts token t + 1
     return F.cross_entropy(logits.flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
-
 def _run_sft(answer, seed, lengths):
     from gptlab.model import GPT, GPTConfig
 
@@ -94,7 +84,6 @@ def _run_sft(answer, seed, lengths):
                 for p, r in lengths]
     with torch.no_grad():
         return answer(model, examples, 0)
-
 
 def _sft_with(label_of=lambda p, r: [IGNORE] * len(p) + r, pad_label=IGNORE, shift=True):
     def f(model, examples, pad_id):
@@ -106,7 +95,6 @@ def _sft_with(label_of=lambda p, r: [IGNORE] * len(p) + r, pad_label=IGNORE, shi
             return F.cross_entropy(model(ids[:, :-1])[0].flatten(0, 1), y[:, 1:].flatten())
         return F.cross_entropy(model(ids)[0].flatten(0, 1), y.flatten())
     return f
-
 
 sft_batch_loss = Exercise(
     10, "sft_batch_loss", "build", 25,

@@ -1,7 +1,5 @@
 """Chapter 11 (LoRA): the merged weight, the parameter count of a LoRA'd GPT, and a whole LoRA
 layer that trains only its adapter and merges exactly (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -14,7 +12,6 @@ from gptlab.exercises import Exercise
 def merged_weight(W, A, B, alpha):
     r = A.shape[0]
     return W + (alpha / r) * (B @ A)  # (out, in): x @ W.T + x @ A.T @ B.T * alpha / r
-
 
 merged_weight = Exercise(
     11, "merged_weight", "apply", 5,
@@ -31,18 +28,15 @@ merged_weight = Exercise(
          "(out, in); A.T @ B.T is its transpose."),
     ])
 
-
 def gpt_lora_count(config, r):
     C = config.n_embd
     return config.n_layer * r * (C + 3 * C)  # per block: c_attn (C -> 3C) gets A (r, C), B (3C, r)
-
 
 def _configs():
     from gptlab.model import GPTConfig
 
     return [(c, r) for c in (GPTConfig.preset("gpt2"), GPTConfig(vocab_size=4096, block_size=128,
             n_layer=6, n_head=4, n_embd=256)) for r in (1, 8)]
-
 
 gpt_lora_count = Exercise(
     11, "gpt_lora_count", "apply", 5,
@@ -57,7 +51,6 @@ gpt_lora_count = Exercise(
         (lambda c, r: c.n_layer * r * 3 * c.n_embd * c.n_embd, "the adapter is two thin "
          "matrices, A (r, C) and B (3C, r), not r copies of the weight."),
     ])
-
 
 class LoRALinear(nn.Module):
     def __init__(self, base, r, alpha):
@@ -77,7 +70,6 @@ class LoRALinear(nn.Module):
             merged.bias.copy_(self.base.bias)
         return merged
 
-
 def _run_lora(cls, seed, fan_in, fan_out, r, alpha):
     torch.manual_seed(seed)
     layer = cls(nn.Linear(fan_in, fan_out), r, alpha)
@@ -90,23 +82,19 @@ def _run_lora(cls, seed, fan_in, fan_out, r, alpha):
         merged = layer.merge()
         return layer(x), merged(x) if isinstance(merged, nn.Linear) else None, trainable
 
-
 class _AlphaScaled(LoRALinear):  # scaled by alpha instead of alpha / r
     def forward(self, x):
         return self.base(x) + x @ self.lora_A.T @ self.lora_B.T * self.scaling * len(self.lora_A)
-
 
 class _BaseTrains(LoRALinear):  # the base layer left trainable
     def __init__(self, base, r, alpha):
         super().__init__(base, r, alpha)
         base.requires_grad_(True)
 
-
 class _MergeUnscaled(LoRALinear):  # the merge forgets the scaling
     def merge(self):
         self.scaling, merged = 1.0, super().merge()
         return merged
-
 
 LoRALinear = Exercise(
     11, "LoRALinear", "build", 25,

@@ -1,7 +1,5 @@
 """Chapter 12 (the Hugging Face workflow): a line of merges.txt, the causal-LM loss, and the
 export of a GPT's weights to GPT2LMHeadModel's names and layout (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -15,7 +13,6 @@ from gptlab.tokenizers import bytes_to_unicode
 def merges_line(left, right):
     chars = bytes_to_unicode()  # one printable character per byte: never decode UTF-8
     return "".join(chars[b] for b in left) + " " + "".join(chars[b] for b in right)
-
 
 merges_line = Exercise(
     12, "merges_line", "apply", 10,
@@ -33,11 +30,9 @@ merges_line = Exercise(
         (lambda a, b: merges_line.reference(a, b) + "\n", "return the line without its newline."),
     ])
 
-
 def hf_causal_loss(logits, labels):
     shift_logits, shift_labels = logits[:, :-1], labels[:, 1:]  # position t predicts t + 1
     return F.cross_entropy(shift_logits.flatten(0, 1), shift_labels.flatten(), ignore_index=-100)
-
 
 def _logits_labels():
     cases = []
@@ -46,7 +41,6 @@ def _logits_labels():
         labels[0, -2:] = -100  # padding
         cases.append((torch.randn(B, T, V, dtype=torch.float64), labels))
     return cases
-
 
 hf_causal_loss = Exercise(
     12, "hf_causal_loss", "apply", 10,
@@ -65,9 +59,7 @@ hf_causal_loss = Exercise(
          "positions labelled -100 must be ignored (ignore_index=-100)."),
     ])
 
-
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
-
 
 def to_hf_state_dict(state_dict):
     out = {}
@@ -76,7 +68,6 @@ def to_hf_state_dict(state_dict):
             tensor = tensor.t()
         out[name if name == "lm_head.weight" else "transformer." + name] = tensor
     return out
-
 
 def _run_export(answer, seed, n_layer):
     from transformers import GPT2Config, GPT2LMHeadModel
@@ -96,7 +87,6 @@ def _run_export(answer, seed, n_layer):
     hf.load_state_dict(sd, strict=False)
     with torch.no_grad():
         return hf(torch.randint(0, 37, (2, 12))).logits
-
 
 to_hf_state_dict = Exercise(
     12, "to_hf_state_dict", "build", 20,

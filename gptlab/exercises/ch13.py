@@ -1,7 +1,5 @@
 """Chapter 13 (evaluation and prompting): perplexity per token, BLEU's brevity penalty, and a
 scorer that ranks answer choices by their log-probability (build).
-
-Exercises are data (:mod:`gptlab.exercises`); the table layout is kept by hand (fmt: off).
 """
 # fmt: off
 
@@ -14,7 +12,6 @@ from gptlab.exercises import Exercise
 
 def token_perplexity(nats_per_char, chars_per_token):
     return math.exp(nats_per_char * chars_per_token)  # a token carries chars_per_token chars
-
 
 token_perplexity = Exercise(
     13, "token_perplexity", "recall", 5,
@@ -31,10 +28,8 @@ token_perplexity = Exercise(
         (lambda loss, cpt: 2.0 ** (loss * cpt), "the loss is in nats: undo it with exp, not 2 **."),
     ])
 
-
 def brevity_penalty(hyp_len, ref_len):
     return 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-
 
 brevity_penalty = Exercise(
     13, "brevity_penalty", "apply", 5,
@@ -51,7 +46,6 @@ brevity_penalty = Exercise(
         (lambda c, r: min(1.0, c / r), "the penalty is exponential, exp(1 - r / c), not linear."),
     ])
 
-
 def choice_scores(model, prompt_ids, choices_ids, normalize="sum"):
     scores = []
     for choice in choices_ids:
@@ -63,7 +57,6 @@ def choice_scores(model, prompt_ids, choices_ids, normalize="sum"):
         scores.append(picked.sum().item() if normalize == "sum" else picked.mean().item())
     return scores
 
-
 def _run_scores(answer, seed, normalize):
     from gptlab.model import GPT, GPTConfig
 
@@ -74,7 +67,6 @@ def _run_scores(answer, seed, normalize):
     with torch.no_grad():
         return answer(model, prompt, choices, normalize)
 
-
 def _scorer(pick):  # a wrong scorer: pick(log-probs (T-1, V), ids (T,), prompt length) -> scores
     def scores(model, prompt, choices, normalize="sum"):
         out = []
@@ -84,7 +76,6 @@ def _scorer(pick):  # a wrong scorer: pick(log-probs (T-1, V), ids (T,), prompt 
             out.append((s.sum() if normalize == "sum" else s.mean()).item())
         return out
     return scores
-
 
 choice_scores = Exercise(
     13, "choice_scores", "build", 20,
