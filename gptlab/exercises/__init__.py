@@ -296,6 +296,18 @@ class Exercise:
         print(f"Solution ({self.name}):\n{inspect.getsource(self.reference)}")
 
 
+def tiny_gpt(seed: int, vocab_size: int, block_size: int, n_layer: int = 1, **sizes: Any):
+    """A small random ``gptlab.model.GPT`` in eval mode, seeded, for checks that run a model
+    (``n_head=2, n_embd=16`` unless given)."""
+    from gptlab.model import GPT, GPTConfig
+
+    torch.manual_seed(seed)
+    sizes = {"n_head": 2, "n_embd": 16} | sizes
+    return GPT(
+        GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, **sizes)
+    ).eval()
+
+
 def all_exercises() -> list[Exercise]:
     """Every exercise of every chapter module, in chapter order and the order they are defined."""
     found: list[Exercise] = []

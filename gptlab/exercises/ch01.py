@@ -13,7 +13,6 @@ from gptlab.exercises import Exercise
 def bits_per_char(loss_per_token, n_tokens, n_chars):
     total_nats = loss_per_token * n_tokens  # the loss of the whole text
     return total_nats / n_chars / math.log(2)  # per character, then nats -> bits
-
 bits_per_char = Exercise(
     1, "bits_per_char", "apply", 5,
     "bits_per_char(loss_per_token, n_tokens, n_chars): a loss in nats per token, measured on a "
@@ -32,7 +31,6 @@ bits_per_char = Exercise(
 def add_k_probs(counts, k):
     counts = counts.double()
     return (counts + k) / (counts.sum() + k * len(counts))  # V counts each grew by k
-
 add_k_smoothing = Exercise(
     1, "add_k_smoothing", "apply", 5,
     "add_k_probs(counts, k): add-k smoothed next-token probabilities from one row of bigram "
@@ -71,7 +69,6 @@ def _counts(ids, V):
 
 def _nll_with(probs_of):  # a wrong model: right counts, wrong probabilities or scoring
     return lambda tr, te, V, k: probs_of(_counts(tr, V), k, te)
-
 bigram_nll = Exercise(
     1, "bigram_nll", "build", 20,
     "bigram_nll(train_ids, test_ids, vocab_size, k): count the bigrams of train_ids, smooth "

@@ -21,7 +21,6 @@ def merge_pair(ids, pair, new_id):
 
 def _merge_no_skip(ids, pair, new_id):
     return [new_id if (a, b) == tuple(pair) else a for a, b in zip(ids, [*ids[1:], None])]
-
 merge = Exercise(
     2, "merge", "apply", 10,
     "merge(ids, pair, new_id): replace every occurrence of pair in ids (left to right, no "
@@ -44,7 +43,6 @@ merge = Exercise(
 def most_frequent_pair(ids):
     counts = Counter(zip(ids, ids[1:]))
     return min(counts, key=lambda p: (-counts[p], p))  # most frequent, then smallest pair
-
 most_frequent_pair = Exercise(
     2, "most_frequent_pair", "apply", 5,
     "most_frequent_pair(ids): the adjacent pair that occurs most often; among pairs with "
@@ -84,7 +82,6 @@ def _encode_with(pick):  # a wrong encoder: pick(ids, merges) chooses the pair t
             ids = merge_pair(ids, pair, merges[pair])
         return ids
     return encode
-
 bpe_encode = Exercise(
     2, "bpe_encode", "build", 20,
     "bpe_encode(ids, merges): the byte-pair encoding of one chunk's ids, given merges, a dict "

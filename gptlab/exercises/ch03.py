@@ -13,7 +13,6 @@ def attention_weights(q, k):
     d = q.size(-1)
     scores = q @ k.transpose(-2, -1) / math.sqrt(d)  # (..., Tq, Tk)
     return torch.softmax(scores, dim=-1)
-
 attention_weights = Exercise(
     3, "attention_weights", "recall", 5,
     "attention_weights(q, k) -> softmax(q k^T / sqrt(d)) for q (..., Tq, d), k (..., Tk, d).",
@@ -36,7 +35,6 @@ def stable_softmax(x):
     z = x - x.max(dim=-1, keepdim=True).values  # the largest entry of each row becomes 0
     e = torch.exp(z)
     return e / e.sum(dim=-1, keepdim=True)
-
 stable_softmax = Exercise(
     3, "stable_softmax", "apply", 10,
     "stable_softmax(x): a softmax over the last dimension that works for inputs like 1000, "
@@ -81,7 +79,6 @@ def _head_with(scores_to_out):  # a wrong head: right projections, wrong rest
 
 def _future(T):
     return torch.ones(T, T, dtype=torch.bool).triu(1)
-
 causal_attention = Exercise(
     3, "causal_attention", "build", 20,
     "causal_attention(x, w_q, w_k, w_v): one causal self-attention head for x (B, T, C) and "

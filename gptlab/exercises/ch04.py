@@ -14,7 +14,6 @@ from gptlab.exercises import Exercise
 def split_heads(x, n_head):
     B, T, C = x.shape
     return x.view(B, T, n_head, C // n_head).transpose(1, 2)  # (B, T, nh, hs) -> (B, nh, T, hs)
-
 split_heads = Exercise(
     4, "split_heads", "apply", 5,
     "split_heads(x, n_head): (B, T, C) -> (B, nh, T, hs), head h holding channels h*hs..(h+1)*hs.",
@@ -32,7 +31,6 @@ split_heads = Exercise(
 
 def mha_param_count(C, n_head, bias=True):
     return 4 * C * C + (4 * C if bias else 0)  # c_attn: C -> 3C, c_proj: C -> C; n_head is free
-
 mha_param_count = Exercise(
     4, "mha_param_count", "recall", 3,
     "mha_param_count(C, n_head, bias=True): the parameters of GPT-2's multi-head attention.",
@@ -53,7 +51,6 @@ def sinusoidal_pe(p, i, C):
 
 def _pe_with(exponent, even=math.sin, odd=math.cos):
     return lambda p, i, C: (even if i % 2 == 0 else odd)(p / 10000 ** exponent(i, C))
-
 sinusoidal_pe = Exercise(
     4, "sinusoidal_pe", "apply", 10,
     "sinusoidal_pe(p, i, C): entry i of the sinusoidal encoding of position p (width C).",
@@ -112,7 +109,6 @@ def _with_gptlab_weights(cls, n_embd, n_head, x):
     module.load_state_dict(weights)
     with torch.no_grad():
         return module.eval()(x)
-
 MultiHeadAttention = Exercise(
     4, "MultiHeadAttention", "build", 30,
     "class MyMultiHeadAttention(n_embd, n_head): causal multi-head self-attention with GPT-2's "

@@ -28,7 +28,6 @@ def _ln_inputs():
 
 def _ln_with(norm):  # a wrong LayerNorm: norm(x, eps) -> the normalised x
     return lambda x, w, b, eps=1e-5: norm(x, eps) * w + b
-
 layer_norm = Exercise(
     5, "layer_norm", "apply", 10,
     "layer_norm(x, weight, bias, eps=1e-5) for x (..., C), normalising over the last "
@@ -55,7 +54,6 @@ layer_norm = Exercise(
 def gelu_tanh(x):
     inner = math.sqrt(2 / math.pi) * (x + 0.044715 * x**3)
     return 0.5 * x * (1 + torch.tanh(inner))
-
 gelu_tanh = Exercise(
     5, "gelu_tanh", "recall", 5,
     "gelu_tanh(x): GELU with the tanh approximation used by GPT-2, elementwise.",
@@ -74,7 +72,6 @@ gelu_tanh = Exercise(
 
 def residual_init_std(n_layer, base_std=0.02):
     return base_std / math.sqrt(2 * n_layer)  # 2 residual additions per block; variances add
-
 residual_init_std = Exercise(
     5, "residual_init_std", "recall", 3,
     "residual_init_std(n_layer, base_std=0.02): the std GPT-2 uses for the weights of the "
@@ -128,7 +125,6 @@ def _with_gptlab_weights(cls, n_embd, n_head, x):
     module.load_state_dict(weights)
     with torch.no_grad():
         return module.eval()(x)
-
 Block = Exercise(
     5, "Block", "build", 25,
     "class MyBlock(n_embd, n_head): GPT-2's pre-LN block with children ln_1, attn (a gptlab "

@@ -6,7 +6,7 @@ forward pass from its parts (build).
 import torch
 import torch.nn.functional as F
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 
 
 def param_count(config):
@@ -22,7 +22,6 @@ def _configs():
 
     return [(GPTConfig.preset("gpt2"),), (GPTConfig.preset("gpt2-xl"),),
             (GPTConfig(vocab_size=65, block_size=256, n_layer=6, n_head=6, n_embd=384),)]
-
 param_count = Exercise(
     6, "param_count", "apply", 10,
     "param_count(config): the number of parameters of GPT(config) (bias=True), from the "
@@ -41,9 +40,8 @@ param_count = Exercise(
 
 def adamw_memory_gb(n_params):
     return n_params * (4 + 2 * 4) / 1e9  # float32 weights + AdamW's m and v
-
 adamw_memory_gb = Exercise(
-    6, "adamw_memory_gb", "recall", 3,
+    6, "adamw_memory_gb", "recall", 5,
     "adamw_memory_gb(n_params): GB (10**9 bytes) for float32 weights plus AdamW's optimizer "
     "state (no gradients, no activations).",
     adamw_memory_gb, lambda: [(124_439_808,), (1.5e9,), (1000,)],
@@ -68,10 +66,7 @@ def gpt_forward(model, idx, targets=None):
     return logits, F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
 
 def _run_gpt(answer, seed, idx, targets):
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=37, block_size=12, n_layer=2, n_head=2, n_embd=16)).eval()
+    model = tiny_gpt(seed, vocab_size=37, block_size=12, n_layer=2)
     with torch.no_grad():
         return answer(model, idx, targets)
 
@@ -84,7 +79,6 @@ def _slip(embed=None, final=None, loss=None):  # the reference with one step don
         return logits, (loss or (lambda lg, t: F.cross_entropy(lg.flatten(0, 1), t.flatten())))(
             logits, targets) if targets is not None else None
     return forward
-
 gpt_forward = Exercise(
     6, "gpt_forward", "build", 20,
     "gpt_forward(model, idx, targets=None) -> (logits, loss): the forward pass of a gptlab GPT "

@@ -25,7 +25,6 @@ def _cosine(to_zero=False, clamp=True, start=None):  # a schedule with one thing
         low = 0 if to_zero else min_lr
         return low + 0.5 * (1 + math.cos(math.pi * (min(p, 1.0) if clamp else p))) * (lr - low)
     return f
-
 lr_schedule = Exercise(
     7, "lr_schedule", "apply", 10,
     "lr_at(step, warmup, max_steps, lr, min_lr): linear warmup over the first `warmup` steps "
@@ -56,7 +55,6 @@ def _models():
     return [(GPT(GPTConfig(vocab_size=50, block_size=8, n_layer=2, n_head=2, n_embd=16)),),
             (GPT(GPTConfig(vocab_size=30, block_size=4, n_layer=1, n_head=1, n_embd=8,
                            bias=False)),)]
-
 decay_names = Exercise(
     7, "decay_names", "apply", 5,
     "decay_names(model): the set of parameter names (as model.named_parameters() spells them) "
@@ -78,7 +76,6 @@ decay_names = Exercise(
 def tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens):
     per_step = batch_size * grad_accum * block_size  # every window position is one prediction
     return per_step, per_step * max_steps / train_tokens
-
 tokens_and_epochs = Exercise(
     7, "tokens_and_epochs", "apply", 5,
     "tokens_and_epochs(batch_size, grad_accum, block_size, max_steps, train_tokens) -> "
@@ -155,7 +152,6 @@ def _loop(backward=True, step=True, zero=True, opt=torch.optim.AdamW):  # a loop
             _ = backward and loss.backward()
             _ = step and o.step()
     return train
-
 train_loop = Exercise(
     7, "train_loop", "build", 25,
     f"train(model, get_batch, steps, lr): the training loop; it must bring a small GPT to a "

@@ -4,7 +4,7 @@
 
 import torch
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 
 
 def _logits():
@@ -45,7 +45,6 @@ def _top_p_with(drop_of):  # a wrong nucleus: drop_of(sorted probabilities, p) i
         drop = torch.zeros_like(s, dtype=torch.bool).scatter(-1, order, drop_of(s.softmax(-1), p))
         return logits.masked_fill(drop, float("-inf"))
     return f
-
 top_p_filter = Exercise(
     8, "top_p_filter", "apply", 10,
     "top_p_filter(logits, p): logits (B, V) -> (B, V) keeping, per row, the smallest set of most "
@@ -65,7 +64,6 @@ top_p_filter = Exercise(
 
 def kv_cache_bytes(n_layer, seq_len, n_embd, bytes_per_number):
     return 2 * n_layer * seq_len * n_embd * bytes_per_number  # K and V in every layer
-
 kv_cache_bytes = Exercise(
     8, "kv_cache_bytes", "apply", 5,
     "kv_cache_bytes(n_layer, seq_len, n_embd, bytes_per_number): the memory of the KV cache of "
@@ -90,10 +88,7 @@ def generate_greedy(model, idx, max_new_tokens):
     return torch.cat(out, dim=1)  # (B, T + max_new_tokens)
 
 def _run_decode(answer, seed, B, T, new):
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=41, block_size=32, n_layer=2, n_head=2, n_embd=16)).eval()
+    model = tiny_gpt(seed, vocab_size=41, block_size=32, n_layer=2)
     fed = []
     hook = model.register_forward_pre_hook(
         lambda m, a, kw: fed.append((a[0] if a else kw["idx"]).size(1)), with_kwargs=True)
@@ -106,7 +101,6 @@ def _no_cache(model, idx, new):
     for _ in range(new):
         idx = torch.cat([idx, model(idx)[0][:, -1].argmax(-1, keepdim=True)], dim=1)
     return idx
-
 generate_greedy = Exercise(
     8, "generate_greedy", "build", 25,
     "generate_greedy(model, idx, max_new_tokens): greedy decoding with a KV cache; the prompt "

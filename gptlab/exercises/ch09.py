@@ -6,7 +6,7 @@ forward pass with its weighted loss (build).
 import torch
 import torch.nn.functional as F
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 
 
 def my_confusion_matrix(preds, labels, n):
@@ -20,7 +20,6 @@ def _predictions():
         labels = torch.randint(n, (N,))
         cases.append((torch.where(torch.rand(N) < 0.6, labels, torch.randint(n, (N,))), labels, n))
     return cases
-
 confusion = Exercise(
     9, "confusion", "apply", 10,
     "my_confusion_matrix(preds, labels, n) -> (n, n) counts, rows = true class, columns = "
@@ -41,7 +40,6 @@ confusion = Exercise(
 def balanced_accuracy(cm):
     cm = cm.double()
     return (cm.diag() / cm.sum(dim=1)).mean().item()  # the mean of the per-class recalls
-
 balanced_accuracy = Exercise(
     9, "balanced_accuracy", "recall", 5,
     "balanced_accuracy(cm) -> float: the mean over classes of the recall cm[k, k] / (row sum "
@@ -70,10 +68,7 @@ def classify(gpt, head, idx, labels, weights):
     return logits, F.cross_entropy(logits, labels, weight=weights)
 
 def _run_classifier(answer, seed, B, T, K):
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    gpt = GPT(GPTConfig(vocab_size=60, block_size=12, n_layer=2, n_head=2, n_embd=16)).eval()
+    gpt = tiny_gpt(seed, vocab_size=60, block_size=12, n_layer=2)
     head = torch.nn.Linear(16, K)
     with torch.no_grad():
         gpt.ln_f.weight.uniform_(0.5, 2.0)
@@ -88,7 +83,6 @@ def _pool(features_of, loss_of=F.cross_entropy):  # a classifier with one step c
         logits = head(features_of(gpt, x))
         return logits, loss_of(logits, labels, weight=weights)
     return f
-
 classify = Exercise(
     9, "classify", "build", 20,
     "classify(gpt, head, idx, labels, weights) -> (logits (B, K), loss): the last token's final "

@@ -6,7 +6,7 @@ whole batch from (prompt, response) pairs to the masked loss (build).
 import torch
 import torch.nn.functional as F
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 
 IGNORE = -100  # cross_entropy's ignore_index: the label of a position that is not scored
 
@@ -14,7 +14,6 @@ def build_labels(prompt_ids, response_ids):
     ids = list(prompt_ids) + list(response_ids)
     labels = [IGNORE] * len(prompt_ids) + list(response_ids)  # only the response is scored
     return ids, labels
-
 build_labels = Exercise(
     10, "build_labels", "recall", 5,
     "build_labels(prompt_ids, response_ids) -> (ids, labels): the example's ids, and labels "
@@ -46,7 +45,6 @@ def _logits_and_labels():
 def _masked_nll(pred, target):
     nll = F.cross_entropy(pred.transpose(1, 2), target.clamp(min=0), reduction="none")
     return nll, target != IGNORE
-
 response_only_loss = Exercise(
     10, "response_only_loss", "apply", 10,
     "response_only_loss(logits, labels): logits (B, T, V) of ids (B, T), labels (B, T) with -100 "
@@ -76,10 +74,7 @@ def sft_batch_loss(model, examples, pad_id):
     return F.cross_entropy(logits.flatten(0, 1), labels[:, 1:].flatten(), ignore_index=IGNORE)
 
 def _run_sft(answer, seed, lengths):
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=30, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    model = tiny_gpt(seed, vocab_size=30, block_size=16)
     examples = [(torch.randint(1, 30, (p,)).tolist(), torch.randint(1, 30, (r,)).tolist())
                 for p, r in lengths]
     with torch.no_grad():
@@ -95,7 +90,6 @@ def _sft_with(label_of=lambda p, r: [IGNORE] * len(p) + r, pad_label=IGNORE, shi
             return F.cross_entropy(model(ids[:, :-1])[0].flatten(0, 1), y[:, 1:].flatten())
         return F.cross_entropy(model(ids)[0].flatten(0, 1), y.flatten())
     return f
-
 sft_batch_loss = Exercise(
     10, "sft_batch_loss", "build", 25,
     "sft_batch_loss(model, examples, pad_id): from (prompt_ids, response_ids) pairs, the padded "

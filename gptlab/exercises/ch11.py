@@ -12,7 +12,6 @@ from gptlab.exercises import Exercise
 def merged_weight(W, A, B, alpha):
     r = A.shape[0]
     return W + (alpha / r) * (B @ A)  # (out, in): x @ W.T + x @ A.T @ B.T * alpha / r
-
 merged_weight = Exercise(
     11, "merged_weight", "apply", 5,
     "merged_weight(W, A, B, alpha) -> the weight of the plain Linear layer that computes the "
@@ -37,7 +36,6 @@ def _configs():
 
     return [(c, r) for c in (GPTConfig.preset("gpt2"), GPTConfig(vocab_size=4096, block_size=128,
             n_layer=6, n_head=4, n_embd=256)) for r in (1, 8)]
-
 gpt_lora_count = Exercise(
     11, "gpt_lora_count", "apply", 5,
     "gpt_lora_count(config, r): the trainable parameters of a GPT after apply_lora(model, "
@@ -95,7 +93,6 @@ class _MergeUnscaled(LoRALinear):  # the merge forgets the scaling
     def merge(self):
         self.scaling, merged = 1.0, super().merge()
         return merged
-
 LoRALinear = Exercise(
     11, "LoRALinear", "build", 25,
     "class LoRALinear(base, r, alpha): a frozen nn.Linear plus a trainable update "

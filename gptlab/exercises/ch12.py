@@ -6,14 +6,13 @@ export of a GPT's weights to GPT2LMHeadModel's names and layout (build).
 import torch
 import torch.nn.functional as F
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 from gptlab.tokenizers import bytes_to_unicode
 
 
 def merges_line(left, right):
     chars = bytes_to_unicode()  # one printable character per byte: never decode UTF-8
     return "".join(chars[b] for b in left) + " " + "".join(chars[b] for b in right)
-
 merges_line = Exercise(
     12, "merges_line", "apply", 10,
     "merges_line(left, right): the line of a GPT-2 merges.txt for the merge of the tokens with "
@@ -41,7 +40,6 @@ def _logits_labels():
         labels[0, -2:] = -100  # padding
         cases.append((torch.randn(B, T, V, dtype=torch.float64), labels))
     return cases
-
 hf_causal_loss = Exercise(
     12, "hf_causal_loss", "apply", 10,
     "hf_causal_loss(logits, labels): the loss GPT2LMHeadModel(input_ids, labels=labels) computes, "
@@ -72,10 +70,7 @@ def to_hf_state_dict(state_dict):
 def _run_export(answer, seed, n_layer):
     from transformers import GPT2Config, GPT2LMHeadModel
 
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=37, block_size=12, n_layer=n_layer, n_head=2, n_embd=16))
+    model = tiny_gpt(seed, vocab_size=37, block_size=12, n_layer=n_layer)
     hf = GPT2LMHeadModel(GPT2Config(vocab_size=37, n_positions=12, n_embd=16, n_layer=n_layer,
                                     n_head=2, activation_function="gelu_new", bos_token_id=36,
                                     eos_token_id=36)).eval()
@@ -87,7 +82,6 @@ def _run_export(answer, seed, n_layer):
     hf.load_state_dict(sd, strict=False)
     with torch.no_grad():
         return hf(torch.randint(0, 37, (2, 12))).logits
-
 to_hf_state_dict = Exercise(
     12, "to_hf_state_dict", "build", 20,
     "to_hf_state_dict(state_dict): a gptlab GPT's state_dict renamed and laid out for Hugging "

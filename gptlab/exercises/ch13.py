@@ -7,12 +7,11 @@ import math
 
 import torch
 
-from gptlab.exercises import Exercise
+from gptlab.exercises import Exercise, tiny_gpt
 
 
 def token_perplexity(nats_per_char, chars_per_token):
     return math.exp(nats_per_char * chars_per_token)  # a token carries chars_per_token chars
-
 token_perplexity = Exercise(
     13, "token_perplexity", "recall", 5,
     "token_perplexity(nats_per_char, chars_per_token): the perplexity per token of a model whose "
@@ -30,7 +29,6 @@ token_perplexity = Exercise(
 
 def brevity_penalty(hyp_len, ref_len):
     return 1.0 if hyp_len > ref_len else math.exp(1 - ref_len / hyp_len)
-
 brevity_penalty = Exercise(
     13, "brevity_penalty", "apply", 5,
     "brevity_penalty(hyp_len, ref_len): BLEU's brevity penalty for a hypothesis of hyp_len words "
@@ -58,10 +56,7 @@ def choice_scores(model, prompt_ids, choices_ids, normalize="sum"):
     return scores
 
 def _run_scores(answer, seed, normalize):
-    from gptlab.model import GPT, GPTConfig
-
-    torch.manual_seed(seed)
-    model = GPT(GPTConfig(vocab_size=50, block_size=16, n_layer=1, n_head=2, n_embd=16)).eval()
+    model = tiny_gpt(seed, vocab_size=50, block_size=16)
     prompt = torch.randint(0, 50, (5 + seed,)).tolist()
     choices = [torch.randint(0, 50, (n,)).tolist() for n in (1, 3, 2)]
     with torch.no_grad():
@@ -76,7 +71,6 @@ def _scorer(pick):  # a wrong scorer: pick(log-probs (T-1, V), ids (T,), prompt 
             out.append((s.sum() if normalize == "sum" else s.mean()).item())
         return out
     return scores
-
 choice_scores = Exercise(
     13, "choice_scores", "build", 20,
     "choice_scores(model, prompt_ids, choices_ids, normalize='sum'): ln P(choice | prompt) for "
