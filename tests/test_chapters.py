@@ -123,3 +123,27 @@ def test_notebook_links_terms_to_the_glossary(path):
     assert len(targets) == len(set(targets)), (
         f"{path.name}: link each term once per chapter (its first use)"
     )
+
+
+CHAPTERS = [p for p in NOTEBOOKS if p.name[:2] != "00"]
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=[p.stem for p in CHAPTERS])
+def test_predict_and_concept_check(path):
+    """Each chapter asks the learner to predict a key cell's output before running it, and ends
+    with a concept check of about five questions; every answer sits in a <details> block, which
+    the website and JupyterLab both render without a kernel."""
+    cells = nbformat.read(path, as_version=4).cells
+    predict = [i for i, c in enumerate(cells) if c.source.startswith("**Predict before you run.**")]
+    assert predict, f"{path.name}: no 'Predict before you run.' question"
+    for i in predict:
+        assert "<details>" in cells[i].source and "</details>" in cells[i].source
+        assert cells[i + 1].cell_type == "code", f"{path.name}: the prediction precedes a code cell"
+    quiz = [
+        c for c in cells if c.cell_type == "markdown" and c.source.startswith("## Concept check")
+    ]
+    assert len(quiz) == 1, f"{path.name}: one '## Concept check' cell"
+    questions = re.findall(r"^\d+\. ", quiz[0].source, re.M)
+    answers = quiz[0].source.count("<summary>Answer</summary>")
+    assert len(questions) >= 5 and answers == len(questions), (path.name, len(questions), answers)
+    assert quiz[0].source.count("<details>") == quiz[0].source.count("</details>") == answers
