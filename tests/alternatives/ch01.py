@@ -30,4 +30,6 @@ def bigram_nll_onehot(train_ids, test_ids, vocab_size, k):
 ALTERNATIVES = {
     "bigram_nll": [bigram_nll_counter, bigram_nll_onehot],
     "add_k_smoothing": [lambda c, k: (c + k) / (c + k).sum()],
+    "perplexity": [lambda loss: math.e**loss, lambda loss: float(torch.tensor(loss).exp())],
+    "bits_per_char": [lambda loss, t, c: math.log2(math.exp(loss * t / c))],
 }

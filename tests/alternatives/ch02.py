@@ -36,4 +36,13 @@ def encode_by_position(ids, merges):
             i += 1
 
 
-ALTERNATIVES = {"bpe_encode": [encode_in_training_order, encode_by_position]}
+def most_frequent_by_sorting(ids):
+    """All pairs sorted by (minus count, pair); the first is the answer."""
+    pairs = list(zip(ids, ids[1:]))
+    return sorted(set(pairs), key=lambda p: (-pairs.count(p), p))[0]
+
+
+ALTERNATIVES = {
+    "bpe_encode": [encode_in_training_order, encode_by_position],
+    "most_frequent_pair": [most_frequent_by_sorting],
+}

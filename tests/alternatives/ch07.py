@@ -1,5 +1,7 @@
 """Independent correct answers for chapter 07's exercises."""
 
+import math
+
 import torch
 
 
@@ -18,11 +20,12 @@ def train_adam_clipped(model, get_batch, steps, lr):
 
 
 def train_with_warmup(model, get_batch, steps, lr):
-    """AdamW with a short linear warmup through a LambdaLR scheduler."""
+    """AdamW with a short linear warmup through a LambdaLR scheduler; train mode each step."""
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / 10))
     step = 0
     while step < steps:
+        model.train(True)
         x, y = get_batch()
         loss = model(x, targets=y)[1]
         loss.backward()
@@ -32,4 +35,30 @@ def train_with_warmup(model, get_batch, steps, lr):
         step += 1
 
 
-ALTERNATIVES = {"train_loop": [train_adam_clipped, train_with_warmup]}
+def train_accumulating(model, get_batch, steps, lr):
+    """gptlab's own configure_optimizer, two micro-batches per step, set_to_none after the step."""
+    from gptlab.train import configure_optimizer
+
+    opt = configure_optimizer(model, lr)
+    model.train()
+    for _ in range(steps):
+        for _ in range(2):
+            x, y = get_batch()
+            (model(x, y)[1] / 2).backward()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+
+
+def lr_hf_cosine(step, warmup, max_steps, lr, min_lr):
+    """Written from the cosine's value at the end of warmup, progress clamped with max/min."""
+    if step < warmup:
+        return lr * (step + 1) / warmup
+    p = max(0.0, min(1.0, (step - warmup) / (max_steps - warmup)))
+    return min_lr + (lr - min_lr) * (math.cos(math.pi * p) + 1) / 2
+
+
+ALTERNATIVES = {
+    "train_loop": [train_adam_clipped, train_with_warmup, train_accumulating],
+    "lr_schedule": [lr_hf_cosine],
+    "decay_names": [lambda m: [n for n, p in m.named_parameters() if p.ndim > 1]],
+}

@@ -32,4 +32,42 @@ def greedy_while(model, idx, max_new_tokens):
     return torch.stack(columns, dim=1)
 
 
-ALTERNATIVES = {"generate_greedy": [greedy_preallocated, greedy_while]}
+def greedy_hidden_states(model, idx, max_new_tokens):
+    """The trunk and the head called separately; the model is run after every token."""
+    cache = KVCache.for_model(model, len(idx), max_len=idx.shape[1] + max_new_tokens + 1)
+    tokens, new = idx, idx
+    for _ in range(max_new_tokens):
+        h = model.hidden_states(new, cache=cache)[:, -1]  # (B, C)
+        new = model.lm_head(h).argmax(-1)[:, None]
+        tokens = torch.cat((tokens, new), 1)
+    return tokens
+
+
+def top_p_ascending(logits, p):
+    """Hugging Face's way: drop the least likely tokens while their total mass is <= 1 - p."""
+    s, order = torch.sort(logits, dim=-1)  # ascending
+    remove = torch.cumsum(torch.softmax(s, dim=-1), dim=-1) <= 1 - p
+    remove[..., -1] = False  # the likeliest token always stays
+    return logits.masked_fill(torch.zeros_like(remove).scatter(-1, order, remove), float("-inf"))
+
+
+def top_p_rows(logits, p):
+    out = torch.full_like(logits, float("-inf"))
+    for b, row in enumerate(logits):
+        probs, order = torch.softmax(row, -1).sort(descending=True)
+        n = int((probs.cumsum(0) - probs < p).sum())  # the crossing token is still kept
+        out[b, order[:n]] = row[order[:n]]
+    return out
+
+
+def top_k_scatter(logits, k):
+    keep = torch.zeros_like(logits, dtype=torch.bool).scatter(-1, logits.topk(k, -1).indices, True)
+    return torch.where(keep, logits, float("-inf"))
+
+
+ALTERNATIVES = {
+    "generate_greedy": [greedy_preallocated, greedy_while, greedy_hidden_states],
+    "top_p_filter": [top_p_ascending, top_p_rows],
+    "top_k_filter": [top_k_scatter],
+    "kv_cache_bytes": [lambda n_layer, T, C, nbytes: n_layer * (T * C * nbytes) * 2],
+}

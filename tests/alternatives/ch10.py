@@ -2,6 +2,7 @@
 
 import torch
 import torch.nn.functional as F
+from torch.nn.utils.rnn import pad_sequence
 
 from gptlab.finetune.sft import collate
 
@@ -32,4 +33,29 @@ def loss_token_by_token(model, examples, pad_id):
     return total / count
 
 
-ALTERNATIVES = {"sft_batch_loss": [loss_with_gptlab_collate, loss_token_by_token]}
+def loss_with_targets(model, examples, pad_id):
+    """pad_sequence, then the model's own loss with targets already shifted (-100 ignored)."""
+    ids = pad_sequence([torch.tensor(p + r) for p, r in examples], True, pad_id)
+    labels = pad_sequence([torch.tensor([-100] * len(p) + r) for p, r in examples], True, -100)
+    return model(ids[:, :-1], targets=labels[:, 1:])[1]
+
+
+def pad_with_pad_sequence(batch, pad_id):
+    ids = pad_sequence([torch.tensor(x) for x, _ in batch], batch_first=True, padding_value=pad_id)
+    labels = pad_sequence([torch.tensor(y) for _, y in batch], batch_first=True, padding_value=-100)
+    return ids, labels
+
+
+def response_loss_masked(logits, labels):
+    target = labels[:, 1:]
+    mask = target != -100
+    nll = -logits[:, :-1].log_softmax(-1).gather(-1, target.clamp(min=0)[..., None])[..., 0]
+    return nll[mask].mean()
+
+
+ALTERNATIVES = {
+    "sft_batch_loss": [loss_with_gptlab_collate, loss_token_by_token, loss_with_targets],
+    "pad_batch": [collate, pad_with_pad_sequence],
+    "response_only_loss": [response_loss_masked],
+    "build_labels": [lambda p, r: (torch.tensor(p + r), torch.tensor([-100] * len(p) + r))],
+}

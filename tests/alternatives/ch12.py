@@ -2,6 +2,8 @@
 
 import re
 
+import torch
+
 
 def to_hf_regex(state_dict):
     """Rename with a regular expression; transpose by matching the layer type in the name."""
@@ -27,4 +29,10 @@ def to_hf_without_lm_head(state_dict):
     return out
 
 
-ALTERNATIVES = {"to_hf_state_dict": [to_hf_regex, to_hf_without_lm_head]}
+ALTERNATIVES = {
+    "to_hf_state_dict": [to_hf_regex, to_hf_without_lm_head],
+    "conv1d_weight": [
+        lambda w: w.transpose(0, 1).contiguous(),
+        lambda w: torch.einsum("oi->io", w),
+    ],
+}

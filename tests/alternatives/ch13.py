@@ -31,4 +31,19 @@ def scores_loop(model, prompt_ids, choices_ids, normalize="sum"):
     return out
 
 
-ALTERNATIVES = {"choice_scores": [scores_batched, scores_loop]}
+def precision_loops(hyp, ref, n):
+    """No Counter: strike each matched n-gram from a list of the reference's n-grams."""
+    left = [ref[i : i + n] for i in range(len(ref) - n + 1)]
+    grams = [hyp[i : i + n] for i in range(len(hyp) - n + 1)]
+    matched = 0
+    for g in grams:
+        if g in left:
+            left.remove(g)
+            matched += 1
+    return matched / len(grams) if grams else 0.0
+
+
+ALTERNATIVES = {
+    "choice_scores": [scores_batched, scores_loop],
+    "clipped_precision": [precision_loops],
+}
