@@ -115,12 +115,10 @@ def test_catalog_lists_every_exercise():
 
 
 def test_exercises_package_stays_small():
-    """A guard against regrowth. The issue that made exercises data asked for at most 1,500
-    lines; this holds 43 exercises (13 of them build exercises with their own harness: a model
-    to build, weights to load, a behaviour to probe) in about 1,810, against 3,967 lines for
-    42 smaller exercises before. The bound is the measured size plus a little room."""
+    """At most 1,500 lines for every exercise of the course (the data-driven redesign replaced
+    3,967 lines holding 42 smaller exercises)."""
     lines = sum(len(p.read_text().splitlines()) for p in (ROOT / "gptlab/exercises").glob("*.py"))
-    assert lines <= 1850, f"gptlab/exercises has {lines} lines; keep it under 1,850"
+    assert lines <= 1500, f"gptlab/exercises has {lines} lines; the budget is 1,500"
 
 
 # --- the generic checker: bad answers give a verdict, never a traceback ---------------------
