@@ -1,5 +1,4 @@
-"""Chapter 06 (the GPT model): parameters, AdamW's memory, the forward pass from the parts (build).
-"""
+"""Chapter 06 (the GPT model): parameters, AdamW memory, the forward pass from its parts (build)."""
 # fmt: off
 
 import torch
