@@ -21,6 +21,7 @@ later chapters can import it. Modules are named after what they hold:
 - :mod:`gptlab.tasks`       instruction tasks derived from the Shakespeare corpus
 - :mod:`gptlab.hf`          export to and loading from Hugging Face folders
 - :mod:`gptlab.evaluate`    perplexity tables, prompting, BLEU and ROUGE
+- :mod:`gptlab.interpret`   attention maps, residual stream, logit lens, head ablation
 - :mod:`gptlab.plotting`    shared figure helpers
 - :mod:`gptlab.exercises`   self-checking exercises, one module per chapter
 - :mod:`gptlab.checkup`     the setup check behind ``gptlab.doctor()``
@@ -31,9 +32,8 @@ Submodules are imported lazily so that ``import gptlab`` stays fast. Authoring t
 workshop's learner edition, packaging a reference model) live in ``tools/``, outside it.
 """
 
-from __future__ import annotations
-
 import importlib
+import pkgutil
 import warnings
 from typing import Any
 
@@ -46,11 +46,7 @@ warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", categor
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {
-    "attention", "bench", "bigram", "checkpoint", "checkup", "cli", "counting", "data",
-    "evaluate", "exercises", "finetune", "generate", "hf", "ladder", "metrics", "model",
-    "plotting", "position", "reference", "tasks", "tokenizers", "train", "utils",
-}  # fmt: skip
+_SUBMODULES = {module.name for module in pkgutil.iter_modules(__path__)}
 
 
 # Top-level helpers, loaded on first use: name -> module that holds it.

@@ -10,11 +10,12 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from gptlab.utils import check_int
+
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
     """The ``(T, T)`` lower-triangular bool mask: ``True`` where ``i`` may attend to ``j``."""
-    if isinstance(T, bool) or not isinstance(T, int) or T < 0:
-        raise ValueError(f"causal_mask needs a non-negative integer length, got T={T!r}.")
+    check_int(T, f"causal_mask needs a non-negative integer length, got T={T!r}.", minimum=0)
     return torch.ones(T, T, dtype=torch.bool, device=device).tril()
 
 
@@ -122,8 +123,7 @@ class KVCache:
         shape = (n_layer, batch_size, n_head, max_len, head_size)
         names = ("n_layer", "batch_size", "n_head", "max_len", "head_size")
         for name, value in zip(names, shape, strict=True):
-            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-                raise ValueError(f"KVCache {name} must be a positive integer, got {value!r}.")
+            check_int(value, f"KVCache {name} must be a positive integer, got {value!r}.")
         self.k = torch.empty(shape, device=device, dtype=dtype)
         self.v = torch.empty(shape, device=device, dtype=dtype)
         self._layers = [(self.k[i], self.v[i]) for i in range(n_layer)]  # per-layer views
@@ -137,19 +137,6 @@ class KVCache:
         shape = (c.n_layer, batch_size, c.n_head, max_len or c.block_size, c.n_embd // c.n_head)
         return cls(*shape, w.device, w.dtype)
 
-    def reset(self) -> None:
-        """Forget the stored tokens (the memory is kept and reused)."""
-        self.length = 0
-
-    def check_room(self, T: int) -> None:
-        """Raise ValueError unless ``T`` more tokens fit."""
-        if self.length + T > self.max_len:
-            raise ValueError(
-                f"the KV cache is full: it holds at most max_len={self.max_len} tokens, has "
-                f"{self.length} and was given {T} more. Create a longer cache (KVCache.for_model("
-                "model, batch_size, max_len=...)), or cache.reset() and start from the last tokens."
-            )
-
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Store layer ``layer``'s new ``k, v`` ``(B, nh, T, hs)``; return views of all its keys
         and values, ``(B, nh, length + T, hs)``."""
@@ -160,7 +147,12 @@ class KVCache:
                 f"{k_all.size(3)}) to fit this cache; got {tuple(k.shape)} and {tuple(v.shape)}."
             )
         T = k.size(2)
-        self.check_room(T)
+        if self.length + T > self.max_len:
+            raise ValueError(
+                f"the KV cache is full: it holds at most max_len={self.max_len} tokens, has "
+                f"{self.length} and was given {T} more. Create a longer cache (KVCache.for_model("
+                "model, batch_size, max_len=...)), or start a new one from the last tokens."
+            )
         k_all.narrow(2, self.length, T).copy_(k)
         v_all.narrow(2, self.length, T).copy_(v)
         end = self.length + T

@@ -3,9 +3,6 @@ training tokens/s of :func:`gptlab.train.train_loop` steps and greedy-generation
 with and without its KV cache, HF ``generate``). The contenders take turns, so that a machine
 that gets busier or cooler affects all alike; the median is reported, never asserted."""
 
-from __future__ import annotations
-
-import json
 import platform
 import statistics
 import time
@@ -19,10 +16,12 @@ from gptlab.model import GPT, GPTConfig
 from gptlab.train import configure_optimizer, train_loop
 
 # The shipped reference model's shape, and chapter 07's small one (where the output layer does
-# most of the work and the two libraries differ least).
-TRAIN_CONFIG = GPTConfig(vocab_size=4096, block_size=128, n_layer=6, n_head=4, n_embd=256)
-SMALL_TRAIN_CONFIG = GPTConfig(vocab_size=4096, block_size=128, n_layer=4, n_head=4, n_embd=128)
-GENERATE_CONFIG = GPTConfig(vocab_size=4096, block_size=512, n_layer=6, n_head=4, n_embd=256)
+# most of the work and the two libraries differ least), by their names in the results.
+CONFIGS = {
+    "train": GPTConfig(vocab_size=4096, block_size=128, n_layer=6, n_head=4, n_embd=256),
+    "train_small": GPTConfig(vocab_size=4096, block_size=128, n_layer=4, n_head=4, n_embd=128),
+    "generate": GPTConfig(vocab_size=4096, block_size=512, n_layer=6, n_head=4, n_embd=256),
+}
 
 
 def _alternate(contenders: dict[str, Callable[[], int]], reps: int) -> dict[str, float]:
@@ -37,7 +36,7 @@ def _alternate(contenders: dict[str, Callable[[], int]], reps: int) -> dict[str,
 
 
 def bench_train(
-    config: GPTConfig = TRAIN_CONFIG, steps: int = 5, reps: int = 5
+    config: GPTConfig = CONFIGS["train"], steps: int = 5, reps: int = 5
 ) -> dict[str, float]:
     """Training tokens/s of gptlab's GPT and HF's GPT2LMHeadModel (same weights, batch of 32)."""
     torch.manual_seed(0)
@@ -65,7 +64,7 @@ def bench_train(
 
 
 def bench_generate(
-    config: GPTConfig = GENERATE_CONFIG, new_tokens: int = 256, reps: int = 3
+    config: GPTConfig = CONFIGS["generate"], new_tokens: int = 256, reps: int = 3
 ) -> dict[str, float]:
     """Greedy generation tokens/s after a 16-token prompt: gptlab with and without its KV
     cache, and HF ``generate``."""
@@ -98,7 +97,7 @@ def bench_generate(
 def run_all(quick: bool = False) -> dict[str, Any]:
     """Every benchmark; ``quick`` shrinks repetitions (for smoke tests, not for reporting)."""
     train = bench_train(steps=1 if quick else 3, reps=1 if quick else 5)
-    small = bench_train(SMALL_TRAIN_CONFIG, steps=1 if quick else 5, reps=1 if quick else 5)
+    small = bench_train(CONFIGS["train_small"], steps=1 if quick else 5, reps=1 if quick else 5)
     gen = bench_generate(new_tokens=16 if quick else 256, reps=1 if quick else 3)
     return {
         "train_tokens_per_s": train,
@@ -116,11 +115,7 @@ def run_all(quick: bool = False) -> dict[str, Any]:
             "torch": torch.__version__,
             "threads": torch.get_num_threads(),
         },
-        "configs": {
-            "train": TRAIN_CONFIG.to_dict(),
-            "train_small": SMALL_TRAIN_CONFIG.to_dict(),
-            "generate": GENERATE_CONFIG.to_dict(),
-        },
+        "configs": {name: config.to_dict() for name, config in CONFIGS.items()},
     }
 
 
@@ -134,9 +129,3 @@ def format_table(results: dict[str, Any]) -> str:
     lines += ["", *(f"{name}: {ratio:.2f}x" for name, ratio in results["ratios"].items())]
     m = results["machine"]
     return "\n".join([*lines, f"({m['threads']} threads, torch {m['torch']})"])
-
-
-def main(as_json: bool = False, quick: bool = False) -> dict[str, Any]:
-    results = run_all(quick=quick)
-    print(json.dumps(results) if as_json else format_table(results))
-    return results

@@ -3,8 +3,6 @@
 ``torch.load(weights_only=True)``). :func:`save_checkpoint` writes a temporary folder and swaps
 it in with renames, so a crash leaves the old checkpoint or the new one, never a mixture."""
 
-from __future__ import annotations
-
 import json
 import os
 import shutil

@@ -2,8 +2,6 @@
 check, ``OK``, ``WARN`` (works, could be better) or ``FIX`` with the step to take; the last line
 says ``ready`` when nothing needs fixing. It fetches nothing."""
 
-from __future__ import annotations
-
 import os
 import platform
 import socket
@@ -71,8 +69,8 @@ def _hub_reachable(timeout: float = 2.0) -> bool:
         return False
 
 
-def run_checks(check_network: bool = True) -> Report:
-    """Run every check and return the :class:`Report` (prints nothing)."""
+def doctor(check_network: bool = True, print_report: bool = True) -> Report:
+    """Check this machine for the course and print the report; ``report.ready`` says if it is."""
     report = Report()
     version, need = platform.python_version(), ".".join(map(str, MIN_PYTHON))
     if sys.version_info[:2] >= MIN_PYTHON:
@@ -130,12 +128,6 @@ def run_checks(check_network: bool = True) -> Report:
         hub = ("WARN", f"{HUB_HOST} not reachable: fine, the course runs offline; only the "
                "optional real-GPT-2 cells need it.")  # fmt: skip
     report.add("hugging face hub", *hub)
-    return report
-
-
-def doctor(check_network: bool = True, print_report: bool = True) -> Report:
-    """Check this machine for the course and print the report; ``report.ready`` says if it is."""
-    report = run_checks(check_network=check_network)
     if print_report:
         print(report.text())
     return report

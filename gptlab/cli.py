@@ -1,11 +1,11 @@
 """The ``gptlab`` command: ``doctor``, ``data``, ``pretrain``, ``generate``, ``bench``, ``ablate``
 (``gptlab <command> --help`` lists the options). Authoring tools live in ``tools/``."""
 
-from __future__ import annotations
-
 import argparse
+import json
 import os
 import sys
+from pathlib import Path
 
 
 def _cmd_doctor(args: argparse.Namespace) -> int:
@@ -38,10 +38,10 @@ def _cmd_pretrain(args: argparse.Namespace) -> int | None:
         return 2
     overrides = {key.strip(): yaml.safe_load(value) for key, value in pairs}  # YAML: 3 is an int
     overrides |= {k: v for k in ("max_steps", "device") if (v := getattr(args, k)) is not None}
-    if args.config:
-        cfg = TrainConfig.from_yaml(args.config, **overrides)
-    else:
-        cfg = TrainConfig.from_dict(overrides)
+    recipe = (yaml.safe_load(Path(args.config).read_text()) or {}) if args.config else {}
+    if not isinstance(recipe, dict):
+        raise ValueError(f"{args.config} must be a YAML mapping of training settings.")
+    cfg = TrainConfig.from_dict(recipe | overrides)
     result = train(cfg, out_dir=args.out, resume=args.resume, progress=not args.quiet)
     if int(os.environ.get("RANK", "0")) == 0:
         s, nan = result.summary, float("nan")
@@ -80,7 +80,8 @@ def _cmd_generate(args: argparse.Namespace) -> int | None:
 def _cmd_bench(args: argparse.Namespace) -> int | None:
     from gptlab import bench
 
-    bench.main(as_json=args.json, quick=args.quick)
+    results = bench.run_all(quick=args.quick)
+    print(json.dumps(results) if args.json else bench.format_table(results))
 
 
 def _cmd_ablate(args: argparse.Namespace) -> int | None:

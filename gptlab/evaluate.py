@@ -3,8 +3,6 @@
 A model is a gptlab GPT, a Hugging Face causal LM, or (for perplexity) anything with
 ``nll(ids)`` such as :class:`gptlab.bigram.BigramModel`. See chapter 13."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field

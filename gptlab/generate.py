@@ -1,7 +1,5 @@
 """Text generation (chapter 08): greedy, temperature, top-k, top-p, repetition penalty, stops."""
 
-from __future__ import annotations
-
 import functools
 import warnings
 from collections.abc import Sequence

@@ -117,13 +117,12 @@ def _config_from_hf(cfg: GPT2Config, bias: bool, dropout: float | None) -> GPTCo
     )
 
 
-def _paired_parameters(model: GPT, hf_model: GPT2LMHeadModel) -> tuple[list, dict]:
-    """The key map of both directions: ``[(ours, theirs)]`` pairs our ``x`` with Hugging Face's
-    ``transformer.x`` in our layout (a view: copying into it writes the parameter), then the
-    Hugging Face parameters left over by name; ValueError for a missing or misshapen one."""
+def _copy_parameters(model: GPT, hf_model: GPT2LMHeadModel, to_hf: bool) -> dict:
+    """The key map of both directions: copy our ``x`` into Hugging Face's ``transformer.x``
+    (``to_hf``) or back, Conv1D weights transposed (call it under ``torch.no_grad()``); return
+    the Hugging Face parameters left over by name. ValueError for a missing or misshapen one."""
     # named_parameters() skips old causal-mask buffers and lists a tied lm_head.weight once.
     hf_params = dict(hf_model.named_parameters())
-    pairs = []
     for name, param in model.named_parameters():
         hf_name = name if name.startswith("lm_head.") else "transformer." + name
         if hf_name not in hf_params:
@@ -135,8 +134,9 @@ def _paired_parameters(model: GPT, hf_model: GPT2LMHeadModel) -> tuple[list, dic
                 f"shape mismatch for {name}: ours {tuple(param.shape)}, Hugging Face's "
                 f"{tuple(theirs.shape)} (after transposing Conv1D weights)."
             )
-        pairs.append((param, theirs))
-    return pairs, hf_params
+        destination, source = (theirs, param) if to_hf else (param, theirs)
+        destination.copy_(source)  # theirs is a view: copying into it writes the parameter
+    return hf_params
 
 
 def gpt_from_hf(
@@ -155,9 +155,7 @@ def gpt_from_hf(
     hf_model = _load_hf_model(model_or_path)
     model = GPT(_config_from_hf(hf_model.config, bias, dropout))
     with torch.no_grad():
-        pairs, rest = _paired_parameters(model, hf_model)
-        for ours, theirs in pairs:
-            ours.copy_(theirs)
+        rest = _copy_parameters(model, hf_model, to_hf=False)
         # What is left: an untied lm_head (must equal wte) and, for bias=False, the biases.
         for hf_name, src in rest.items():
             if hf_name == "lm_head.weight":
@@ -193,9 +191,7 @@ def gpt_to_hf(model: GPT) -> GPT2LMHeadModel:
     )  # fmt: skip
     hf_model = GPT2LMHeadModel(config)
     with torch.no_grad():
-        pairs, rest = _paired_parameters(model, hf_model)
-        for ours, theirs in pairs:
-            theirs.copy_(ours)
+        rest = _copy_parameters(model, hf_model, to_hf=True)
         for hf_name, hf_param in rest.items():
             if not (hf_name.endswith(".bias") and not c.bias):
                 raise RuntimeError(f"no parameter of ours maps to Hugging Face's {hf_name!r}.")
@@ -283,28 +279,18 @@ def _quiet_progress():
             hf_logging.enable_progress_bar()
 
 
-def export_hf(
-    model: GPT, tokenizer: BPETokenizer | PreTrainedTokenizerFast, folder: PathLike
-) -> Path:
-    """Write ``model`` (as float32) and ``tokenizer`` into ``folder`` (created if needed): the
-    :data:`EXPORTED_FILES`, which the Auto classes (or :func:`load_hf`) load offline. TypeError
-    for a model or tokenizer of the wrong kind, ValueError if their vocabulary sizes differ,
-    NotADirectoryError if ``folder`` is a file."""
-    from transformers import GenerationConfig, PreTrainedTokenizerBase
+def export_hf(model: GPT, tokenizer: BPETokenizer, folder: PathLike) -> Path:
+    """Write ``model`` (as float32) and ``tokenizer`` (as :func:`hf_tokenizer`) into ``folder``
+    (created if needed): the :data:`EXPORTED_FILES`, which the Auto classes (or :func:`load_hf`)
+    load offline. TypeError for a model or tokenizer of the wrong kind, ValueError if their
+    vocabulary sizes differ, NotADirectoryError if ``folder`` is a file."""
+    from transformers import GenerationConfig
 
     from gptlab.model import GPT
 
     if not isinstance(model, GPT):
         raise TypeError(f"export_hf expects a gptlab GPT model, got {type(model).__name__}.")
-    if isinstance(tokenizer, BPETokenizer):
-        hf_tok = hf_tokenizer(tokenizer, model_max_length=model.config.block_size)
-    elif isinstance(tokenizer, PreTrainedTokenizerBase):
-        hf_tok = tokenizer
-    else:
-        raise TypeError(
-            f"export_hf expects a BPETokenizer or a transformers tokenizer, got "
-            f"{type(tokenizer).__name__}."
-        )
+    hf_tok = hf_tokenizer(tokenizer, model_max_length=model.config.block_size)
     V = model.config.vocab_size
     if len(hf_tok) != V:
         raise ValueError(
@@ -317,11 +303,9 @@ def export_hf(
     folder.mkdir(parents=True, exist_ok=True)
     hf_model = gpt_to_hf(model)
     # Padding: the end-of-text id if there is one, else the token of byte 0xFF, never in UTF-8
-    # text (generate hides pad ids found in a prompt), else the tokenizer's own, or 0.
+    # text (generate hides pad ids found in a prompt).
     eos_id = hf_tok.eos_token_id
-    pad_id = eos_id if eos_id is not None else hf_tok.get_vocab().get(token_string(b"\xff"))
-    if pad_id is None:  # not a byte-level vocabulary
-        pad_id = hf_tok.pad_token_id or 0
+    pad_id = eos_id if eos_id is not None else tokenizer.byte_to_id[0xFF]
     ids = dict(bos_token_id=eos_id, eos_token_id=eos_id, pad_token_id=pad_id)
     hf_model.config.update(ids)
     # Default length: half the context, so that a prompt plus the new tokens fits in the

@@ -4,9 +4,8 @@ Eight rungs (:data:`RUNGS`), each adding one idea to the one before, trained on 
 nats per character; ``gptlab ablate`` writes ``book/data/ablation.json``. Characters that only
 the held-out works use map to the reserved id ``UNK`` and are scored."""
 
-from __future__ import annotations
-
 import datetime
+import functools
 import json
 import os
 import platform
@@ -23,7 +22,7 @@ from tqdm import tqdm
 
 from gptlab import data
 from gptlab.attention import MultiHeadAttention
-from gptlab.model import MLP, GPTConfig, LayerNorm, init_weights
+from gptlab.model import MLP, Block, GPTConfig, LayerNorm, check_idx, init_weights
 from gptlab.tokenizers import CharTokenizer
 from gptlab.train import configure_optimizer, held_out_loss, lr_schedule, train_loop
 
@@ -82,23 +81,21 @@ class Budget:
 
 
 class _Layer(nn.Module):
-    """Attention (then an MLP), residuals and pre-LayerNorms switched on by the rung; with
-    everything on it computes what :class:`gptlab.model.Block` does. ``(B, T, C)`` in and out."""
+    """The layer of rungs 1-5: attention, then an MLP and residuals where the rung has them (no
+    LayerNorm: from rung 6 on the layer is a :class:`gptlab.model.Block`). ``(B, T, C)``."""
 
-    def __init__(self, config: GPTConfig, mlp: bool, residual: bool, layernorm: bool) -> None:
+    def __init__(self, config: GPTConfig, mlp: bool, residual: bool) -> None:
         super().__init__()
         self.residual = residual
-        self.ln_1 = LayerNorm(config.n_embd) if layernorm else nn.Identity()
         self.attn = MultiHeadAttention(config.n_embd, config.n_head)
         if config.n_head == 1:  # a single head has nothing to mix: no output projection
             self.attn.c_proj = nn.Identity()
-        self.ln_2 = LayerNorm(config.n_embd) if layernorm else nn.Identity()
         self.mlp = MLP(config) if mlp else nn.Identity()
 
     def forward(self, x: Tensor) -> Tensor:
         if self.residual:
-            x = x + self.attn(self.ln_1(x))
-            return x + self.mlp(self.ln_2(x))
+            x = x + self.attn(x)
+            return x + self.mlp(x)
         return self.mlp(self.attn(x))
 
 
@@ -126,8 +123,8 @@ class LadderModel(nn.Module):
         else:
             self.wte = nn.Embedding(vocab_size, n_embd)
             self.wpe = nn.Embedding(block_size, n_embd) if r >= 2 else None
-            parts = dict(mlp=r >= 4, residual=r >= 5, layernorm=r >= 6)
-            self.h = nn.ModuleList(_Layer(self.config, **parts) for _ in range(layers))
+            layer = Block if r >= 6 else functools.partial(_Layer, mlp=r >= 4, residual=r >= 5)
+            self.h = nn.ModuleList(layer(self.config) for _ in range(layers))
             self.ln_f = LayerNorm(n_embd) if r >= 6 else nn.Identity()
             self.lm_head = nn.Linear(n_embd, vocab_size)
         init_weights(self, self.h if r >= 5 else (), layers)  # residual scaling from rung 5
@@ -136,18 +133,13 @@ class LadderModel(nn.Module):
         return sum(p.numel() for p in self.parameters())
 
     def forward(self, idx: Tensor, targets: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
-        T, block_size = idx.size(1), self.config.block_size
-        if T > block_size:
-            raise ValueError(
-                f"sequence of length {T} is longer than block_size={block_size}; "
-                f"crop it to the last {block_size} tokens."
-            )
+        idx = check_idx(idx, self.config)
         if self.rung == 0:
             logits = self.table(idx)  # (B, T, V)
         else:
             x = self.wte(idx)  # (B, T, C)
             if self.wpe is not None:
-                x = x + self.wpe(torch.arange(T, device=idx.device))  # (T, C) broadcast over B
+                x = x + self.wpe(torch.arange(idx.size(1), device=idx.device))  # (T, C), over B
             for layer in self.h:
                 x = layer(x)  # (B, T, C); attention is causal
             logits = self.lm_head(self.ln_f(x))  # (B, T, V)
@@ -269,10 +261,11 @@ def format_table(results: dict) -> str:
 
 def plot(results: dict, ax=None):
     """Held-out nats/char per rung: mean ± std error bars, one dot per seed; returns the figure."""
-    import matplotlib.pyplot as plt
+    from gptlab.plotting import new_axes
 
-    if ax is None:
-        _, ax = plt.subplots(figsize=(8, 4))
+    title = "The ablation ladder: what each part of the transformer is worth"
+    ylabel = "held-out loss (nats per character)"
+    ax = new_axes(title, "rung (each adds one idea to the previous)", ylabel, (8, 4), ax)
     rows = results["rungs"]
     xs = list(range(len(rows)))
     means, stds = [r["val_mean"] for r in rows], [r["val_std"] for r in rows]
@@ -282,9 +275,6 @@ def plot(results: dict, ax=None):
         label = "one seed" if x == 0 else None
         ax.scatter([x] * len(seeds), seeds, s=12, color="grey", alpha=0.7, zorder=3, label=label)
     ax.set_xticks(xs, [f"{r['rung']} {r['name']}" for r in rows], rotation=30, ha="right")
-    ax.set_ylabel("held-out loss (nats per character)")
-    ax.set_xlabel("rung (each adds one idea to the previous)")
-    ax.set_title("The ablation ladder: what each part of the transformer is worth")
     ax.legend()
     ax.figure.tight_layout()
     return ax.figure

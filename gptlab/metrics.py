@@ -1,8 +1,6 @@
 """Units of a language model's loss (mean negative log-likelihoods in nats; helpers return the
 kind they get, number or tensor) and exact-match scoring of short answers. Chapters 01, 10, 13."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 from typing import TypeVar

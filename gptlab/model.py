@@ -6,7 +6,6 @@ embedding (Radford et al., 2019). Module names follow Hugging Face's ``GPT2LMHea
 
 from __future__ import annotations
 
-import dataclasses
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -18,6 +17,7 @@ from torch import Tensor, nn
 
 from gptlab.attention import KVCache, MultiHeadAttention, check_head_count
 from gptlab.hf import WeightsNotCachedError, gpt_from_hf, gpt_to_hf
+from gptlab.utils import DictConfig, check_int
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from transformers import GPT2LMHeadModel
@@ -33,12 +33,8 @@ PRESETS: dict[str, dict[str, int]] = {
 }
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 @dataclass
-class GPTConfig:
+class GPTConfig(DictConfig):
     """A GPT's hyperparameters, checked on creation (ValueError); defaults: GPT-2 small (124M).
     ``block_size``: the longest sequence; ``n_head`` divides ``n_embd``; ``dropout``: everywhere."""
 
@@ -55,8 +51,7 @@ class GPTConfig:
     def __post_init__(self) -> None:
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
             value = getattr(self, name)
-            if not _is_int(value) or value <= 0:
-                raise ValueError(f"GPTConfig.{name} must be a positive integer, got {value!r}.")
+            check_int(value, f"GPTConfig.{name} must be a positive integer, got {value!r}.")
         check_head_count(self.n_embd, self.n_head)
         d = self.dropout
         if isinstance(d, bool) or not isinstance(d, (int, float)) or not 0.0 <= d < 1.0:
@@ -73,17 +68,6 @@ class GPTConfig:
         if name not in PRESETS:
             raise ValueError(f"unknown preset {name!r}; valid names are {', '.join(PRESETS)}.")
         return cls.from_dict(dict(vocab_size=50257, block_size=1024, **PRESETS[name]) | overrides)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, d: dict[str, Any]) -> GPTConfig:
-        """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
-        names = [f.name for f in dataclasses.fields(cls)]
-        if unknown := sorted(set(d) - set(names)):
-            raise ValueError(f"unknown GPTConfig field(s) {unknown}; valid fields are {names}.")
-        return cls(**d)
 
 
 #: GPT-2's LayerNorm over ``(..., C)`` is PyTorch's: ``eps=1e-5``, optionally no shift (``bias``).
@@ -134,6 +118,43 @@ def init_weights(module: nn.Module, blocks: Iterable[nn.Module] = (), n_layer: i
             nn.init.normal_(proj.weight, mean=0.0, std=0.02 / math.sqrt(2 * n_layer))
 
 
+def check_idx(idx: Tensor, config: GPTConfig, past_len: int = 0) -> Tensor:
+    """``idx`` ``(B, T)`` as integer token ids that fit ``config`` after ``past_len`` cached
+    tokens (the GPT's and the ladder's check); ValueError, with the fix, for anything else."""
+    if not isinstance(idx, Tensor):
+        raise ValueError(f"idx must be a tensor of token ids (B, T), got {type(idx).__name__}.")
+    if idx.dim() != 2:
+        raise ValueError(
+            f"idx must have shape (B, T), got {tuple(idx.shape)}; for a single sequence use "
+            f"idx.unsqueeze(0) (or idx.view(1, -1))."
+        )
+    if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
+        raise ValueError(
+            f"idx must hold integer token ids, got dtype {idx.dtype}; convert with idx.long()."
+        )
+    if idx.dtype not in (torch.int64, torch.int32):
+        idx = idx.long()
+    T = idx.size(1)
+    if T == 0:
+        raise ValueError("idx has no tokens (T = 0); pass at least one token per sequence.")
+    total, block = past_len + T, config.block_size
+    if total > block:
+        cached = f" ({past_len} cached + {T} new)" if past_len else ""
+        raise ValueError(
+            f"sequence of length {total}{cached} is longer than block_size {block}; crop the "
+            f"input to the last {block} tokens (or use a model with a larger block_size)."
+        )
+    # Out-of-range ids would give an unreadable index error (skipped in torch.compile).
+    V = config.vocab_size
+    if not torch.compiler.is_compiling() and not 0 <= int(idx.min()) <= int(idx.max()) < V:
+        offending = int(idx[(idx < 0) | (idx >= V)][0])
+        raise ValueError(
+            f"token id {offending} is out of range for vocab_size {V} (valid ids are "
+            f"0..{V - 1}); check that the tokenizer matches the model's vocabulary."
+        )
+    return idx
+
+
 class GPT(nn.Module):
     """GPT-2: token ids ``(B, T)`` -> next-token logits ``(B, T, V)`` (chapter 06). ``wte``
     ``(V, C)``, ``wpe`` ``(block_size, C)``, ``h`` the blocks, ``ln_f``, and ``lm_head`` whose
@@ -153,45 +174,11 @@ class GPT(nn.Module):
         self.lm_head.weight = self.wte.weight  # tying: the same Parameter object, counted once
         init_weights(self, self.h, config.n_layer)
 
-    def _check_idx(self, idx: Tensor, past_len: int) -> Tensor:
-        if not isinstance(idx, Tensor):
-            raise ValueError(f"idx must be a tensor of token ids (B, T), got {type(idx).__name__}.")
-        if idx.dim() != 2:
-            raise ValueError(
-                f"idx must have shape (B, T), got {tuple(idx.shape)}; for a single sequence use "
-                f"idx.unsqueeze(0) (or idx.view(1, -1))."
-            )
-        if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-            raise ValueError(
-                f"idx must hold integer token ids, got dtype {idx.dtype}; convert with idx.long()."
-            )
-        if idx.dtype not in (torch.int64, torch.int32):
-            idx = idx.long()
-        T = idx.size(1)
-        if T == 0:
-            raise ValueError("idx has no tokens (T = 0); pass at least one token per sequence.")
-        total, block = past_len + T, self.config.block_size
-        if total > block:
-            cached = f" ({past_len} cached + {T} new)" if past_len else ""
-            raise ValueError(
-                f"sequence of length {total}{cached} is longer than block_size {block}; crop the "
-                f"input to the last {block} tokens (or use a model with a larger block_size)."
-            )
-        # Out-of-range ids would give an unreadable index error (skipped in torch.compile).
-        V = self.config.vocab_size
-        if not torch.compiler.is_compiling() and not 0 <= int(idx.min()) <= int(idx.max()) < V:
-            offending = int(idx[(idx < 0) | (idx >= V)][0])
-            raise ValueError(
-                f"token id {offending} is out of range for vocab_size {V} (valid ids are "
-                f"0..{V - 1}); check that the tokenizer matches the model's vocabulary."
-            )
-        return idx
-
     def hidden_states(self, idx: Tensor, cache: KVCache | None = None) -> Tensor:
         """The trunk's output ``(B, T, C)`` for ``idx`` ``(B, T)``, after the final LayerNorm.
         With a :class:`~gptlab.attention.KVCache`, ``idx`` follows the cached tokens."""
         past = 0 if cache is None else cache.length
-        idx = self._check_idx(idx, past)
+        idx = check_idx(idx, self.config, past)
         x = self.drop(self.wte(idx) + self.wpe.weight[past : past + idx.size(1)])  # (B, T, C)
         for layer, block in enumerate(self.h):
             x = block(x, cache, layer)
@@ -225,8 +212,7 @@ class GPT(nn.Module):
         """Training FLOPs per token, ``6 N + 6 n_layer seq_len n_embd`` with ``N`` the
         non-embedding parameters (Kaplan et al., 2020, Table 1; chapter 06 derives it)."""
         T = self.config.block_size if seq_len is None else seq_len
-        if not _is_int(T) or T <= 0:
-            raise ValueError(f"seq_len must be a positive integer, got {seq_len!r}.")
+        check_int(T, f"seq_len must be a positive integer, got {seq_len!r}.")
         N = self.num_params(non_embedding=True)
         return 6 * N + 6 * self.config.n_layer * T * self.config.n_embd
 

@@ -1,7 +1,5 @@
 """Matplotlib helpers shared by the chapters: titled, labelled figures; each returns its Axes."""
 
-from __future__ import annotations
-
 from collections.abc import Sequence
 
 import matplotlib.pyplot as plt

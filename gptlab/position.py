@@ -2,8 +2,6 @@
 (2017), added to the embeddings, and rotary embeddings (RoPE, Su et al., 2021), which rotate
 queries and keys. GPT-2 uses neither: it learns its table (``wpe`` in :mod:`gptlab.model`)."""
 
-from __future__ import annotations
-
 import torch
 from torch import Tensor
 

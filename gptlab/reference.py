@@ -2,8 +2,6 @@
 ``gptlab/weights/<name>/``, written by ``tools/package_reference.py`` and checked against the
 SHA-256 below before use."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any

@@ -3,8 +3,6 @@
 Every example is a dict ``{"task", "instruction", "input", "response"}`` of short one-line
 strings, in deterministic splits (:func:`make_tasks`). See chapters 10, 11 and 13."""
 
-from __future__ import annotations
-
 import random
 import re
 from collections import Counter

@@ -147,7 +147,6 @@ class BPETokenizer:
         self.merges: dict[tuple[int, int], int] = {}
         self.special_tokens: dict[str, int] = {}
         self.vocab: dict[int, bytes] = {}
-        self._special_split: regex.Pattern[str] | None = None
         for byte_value, token_id in enumerate(self.byte_to_id):
             self._add_token(token_id, bytes([byte_value]), what=f"byte {byte_value}")
         for (a, b), new_id in (merges or {}).items():
@@ -157,7 +156,14 @@ class BPETokenizer:
             self._add_token(new_id, self.vocab[a] + self.vocab[b], what=f"merge ({a}, {b})")
             self.merges[(a, b)] = new_id
         for token, token_id in (special_tokens or {}).items():
-            self._add_special(token, operator.index(token_id))
+            if not isinstance(token, str) or not token:
+                raise ValueError(f"special tokens must be non-empty strings, got {token!r}")
+            token_id = operator.index(token_id)
+            self._add_token(token_id, token.encode("utf-8"), what=f"special token {token!r}")
+            self.special_tokens[token] = token_id
+        # longest first, so that a special token that contains another one wins
+        specials = "|".join(map(regex.escape, sorted(self.special_tokens, key=len, reverse=True)))
+        self._special_split = regex.compile(f"({specials})") if specials else None
         if wrong := sorted(set(self.vocab) ^ set(range(len(self.vocab)))):
             raise ValueError(
                 f"token ids must be exactly 0..{len(self.vocab) - 1} with no gaps; "
@@ -171,21 +177,6 @@ class BPETokenizer:
         if token_id in self.vocab:
             raise ValueError(f"{what}: id {token_id} is already used by {self.vocab[token_id]!r}")
         self.vocab[token_id] = token
-
-    def _add_special(self, token: str, token_id: int) -> None:
-        if not isinstance(token, str) or not token:
-            raise ValueError(f"special tokens must be non-empty strings, got {token!r}")
-        self._add_token(token_id, token.encode("utf-8"), what=f"special token {token!r}")
-        self.special_tokens[token] = token_id
-        # longest first, so that a special token that contains another one wins
-        specials = "|".join(map(regex.escape, sorted(self.special_tokens, key=len, reverse=True)))
-        self._special_split = regex.compile(f"({specials})")
-
-    def add_special_token(self, token: str) -> int:
-        """Register a special token with the next free id (or keep its id); return the id."""
-        if token not in self.special_tokens:
-            self._add_special(token, self.vocab_size)
-        return self.special_tokens[token]
 
     def __len__(self) -> int:
         return len(self.vocab)
@@ -305,9 +296,9 @@ class BPETokenizer:
         """Show how ``text`` is cut: the text of each token (``"�"`` for partial characters)."""
         return [self.vocab[i].decode("utf-8", errors="replace") for i in self.encode(text)]
 
-    def to_dict(self) -> dict[str, Any]:
-        """Everything needed to rebuild this tokenizer, as JSON-friendly data."""
-        return {
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the tokenizer to one JSON file (atomically: temporary name, then rename)."""
+        data = {
             "format": _FORMAT_NAME,
             "version": _FORMAT_VERSION,
             "pattern": self.pattern,
@@ -315,13 +306,10 @@ class BPETokenizer:
             "merges": [[a, b, new_id] for (a, b), new_id in self.merges.items()],
             "special_tokens": dict(self.special_tokens),
         }
-
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the tokenizer to one JSON file (atomically: temporary name, then rename)."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(self.to_dict(), ensure_ascii=False), encoding="utf-8")
+        tmp.write_text(json.dumps(data, ensure_ascii=False), encoding="utf-8")
         os.replace(tmp, path)
         return path
 

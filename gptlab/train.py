@@ -3,8 +3,6 @@
 and ``loss_fn``. :func:`train` wraps it for ``gptlab pretrain``: corpus, progress bar, atomic
 checkpoints and resume, DDP under ``torchrun``. Batches are ``(B, T)``."""
 
-from __future__ import annotations
-
 import dataclasses
 import json
 import math
@@ -18,7 +16,6 @@ from typing import Any, ClassVar
 
 import torch
 import torch.distributed as dist
-import yaml
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel as DDP
 from tqdm import tqdm  # plain text bars (no widgets)
@@ -28,7 +25,7 @@ from gptlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gptlab.generate import generate
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
-from gptlab.utils import eval_mode, get_device
+from gptlab.utils import DictConfig, check_int, eval_mode, get_device
 
 #: AdamW's (beta1, beta2) in every chapter: GPT-3's values (Brown et al., 2020), also nanoGPT's.
 BETAS = (0.9, 0.95)
@@ -100,8 +97,7 @@ def train_loop(
     ``on_step(record)`` runs after each step (progress, checkpoints). Chapter 07 writes it.
     ValueError: ``steps`` or ``grad_accum`` not a positive whole number."""
     for name, value in (("steps", steps), ("grad_accum", grad_accum)):
-        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise ValueError(f"{name} must be a positive whole number of steps, got {value!r}.")
+        check_int(value, f"{name} must be a positive whole number of steps, got {value!r}.")
     sample_at = set(sample_at)
     history: list[dict] = []
     if sample_fn is not None and start_step == 0 and 0 in sample_at:
@@ -135,7 +131,7 @@ def train_loop(
 
 
 @dataclass
-class TrainConfig:
+class TrainConfig(DictConfig):
     """Everything a pretraining run depends on (a recipe file sets these fields)."""
 
     corpus: str = "shakespeare"  # or "python_docs"
@@ -173,8 +169,7 @@ class TrainConfig:
         counts = "batch_size grad_accum max_steps eval_interval eval_batches checkpoint_interval"
         for name in [*counts.split(), "block_size"]:
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, got {value!r}")
+            check_int(value, f"{name} must be a whole number of at least 1, got {value!r}")
         check_lr(self.lr)
         if self.warmup_steps < 0 or self.min_lr < 0 or self.min_lr > self.lr:
             raise ValueError("need warmup_steps >= 0 and 0 <= min_lr <= lr")
@@ -186,24 +181,6 @@ class TrainConfig:
     def lr_at(self, step: int) -> float:
         """This recipe's learning rate at ``step`` (:func:`lr_schedule`)."""
         return lr_schedule(step, self.lr, self.warmup_steps, self.max_steps, self.min_lr)
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
-
-    @classmethod
-    def from_dict(cls, values: dict[str, Any]) -> TrainConfig:
-        known = {f.name for f in dataclasses.fields(cls)}
-        if unknown := sorted(set(values) - known):
-            raise ValueError(f"Unknown training setting(s) {unknown}; valid: {sorted(known)}.")
-        return cls(**values)
-
-    @classmethod
-    def from_yaml(cls, path: str | os.PathLike, **overrides: Any) -> TrainConfig:
-        """Read a recipe file (YAML mapping of field names to values), then apply overrides."""
-        values = yaml.safe_load(Path(path).read_text()) or {}
-        if not isinstance(values, dict):
-            raise ValueError(f"{path} must be a YAML mapping of training settings.")
-        return cls.from_dict(values | {k: v for k, v in overrides.items() if v is not None})
 
 
 def short_run_config(**overrides: Any) -> TrainConfig:

@@ -1,11 +1,12 @@
-"""Small shared helpers: seeding, device selection, eval mode. No other global state here."""
+"""Shared helpers: seeding (the only global state), device, checks, configs as dicts, eval mode."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import random
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Self
 
 if TYPE_CHECKING:  # torch is imported where it is used, so `gptlab doctor` can report it missing
     import torch
@@ -34,17 +35,34 @@ def get_device(preference: str | None = None) -> torch.device:
             return torch.device("cuda")
         return torch.device("mps" if torch.backends.mps.is_available() else "cpu")
     device = torch.device(choice)
-    if device.type == "cuda" and not torch.cuda.is_available():
+    available = {"cuda": torch.cuda.is_available(), "mps": torch.backends.mps.is_available()}
+    if not available.get(device.type, True):  # MPS is the Apple GPU
         raise RuntimeError(
-            f"Device {choice!r} was requested but CUDA is not available here. "
+            f"Device {choice!r} was requested but {device.type.upper()} is not available here. "
             "Use device='cpu' (or unset GPTLAB_DEVICE) to run on the CPU."
         )
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise RuntimeError(
-            f"Device {choice!r} was requested but MPS (Apple GPU) is not available here. "
-            "Use device='cpu' (or unset GPTLAB_DEVICE)."
-        )
     return device
+
+
+def check_int(value: Any, message: str, minimum: int = 1) -> None:
+    """Raise ``ValueError(message)`` unless ``value`` is an int (not a bool) >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
+        raise ValueError(message)
+
+
+class DictConfig:
+    """A config dataclass as a plain dict and back (recipes, checkpoints)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any]) -> Self:
+        """Build a config from :meth:`to_dict`'s output; unknown keys raise ValueError."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        if unknown := sorted(set(values) - set(names)):
+            raise ValueError(f"unknown {cls.__name__} field(s) {unknown}; valid: {names}.")
+        return cls(**values)
 
 
 @contextlib.contextmanager

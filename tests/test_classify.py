@@ -67,23 +67,13 @@ def test_windows_are_non_overlapping_and_evenly_thinned():
     assert torch.equal(thin[:, 0], torch.tensor([0, 50, 95]))
 
 
-def test_make_passages_labels_and_errors():
-    tok = ByteTokenizer()
-    p = C.make_passages({"a": "x" * 20, "b": "y" * 9}, {"a": "poem", "b": "comedy"}, tok, length=4)
-    assert p.ids.shape == (7, 4) and p.labels.tolist() == [3] * 5 + [0] * 2
-    assert p.works == ("a",) * 5 + ("b",) * 2
-    with pytest.raises(ValueError, match="empty dataset"):
-        C.make_passages({}, {}, tok, length=4)
-    with pytest.raises(ValueError, match=r"'sonnet' is not in the label set.*'comedy'.*'poem'"):
-        C.make_passages({"a": "x" * 20}, {"a": "sonnet"}, tok, length=4)
+def test_short_texts_and_unknown_splits_are_clear_errors():
     with pytest.raises(
         ValueError, match=r"'b' has only 3 tokens, shorter than the requested passage length 4"
     ):
-        C.make_passages({"a": "x" * 20, "b": "abc"}, {"a": "poem", "b": "poem"}, tok, length=4)
-    with pytest.raises(ValueError, match="has no label"):
-        C.make_passages({"a": "x" * 20}, {}, tok, length=4)
+        C.windows(ByteTokenizer().encode("abc"), 4, name="work 'b'")
     with pytest.raises(ValueError, match="split must be one of"):
-        C.genre_passages("dev", tok)
+        C.genre_passages("dev", ByteTokenizer())
 
 
 # --------------------------------------------------------------------------------------------

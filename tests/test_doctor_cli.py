@@ -21,7 +21,7 @@ def test_doctor_is_ready_here(capsys):
 def test_doctor_says_how_to_fix_a_missing_package(monkeypatch):
     real = doctor._version
     monkeypatch.setattr(doctor, "_version", lambda d: None if d == "safetensors" else real(d))
-    report = doctor.run_checks(check_network=False)
+    report = doctor.doctor(check_network=False, print_report=False)
     assert not report.ready
     line = next(c for c in report.checks if c.name == "safetensors")
     assert line.status == "FIX" and "pip install" in line.detail
@@ -30,7 +30,7 @@ def test_doctor_says_how_to_fix_a_missing_package(monkeypatch):
 
 def test_doctor_reports_missing_data(monkeypatch, tmp_path):
     monkeypatch.setenv("GPTLAB_DATA_DIR", str(tmp_path))
-    report = doctor.run_checks(check_network=False)
+    report = doctor.doctor(check_network=False, print_report=False)
     line = next(c for c in report.checks if c.name == "data: shakespeare")
     assert line.status == "FIX" and "gptlab data fetch" in line.detail
 

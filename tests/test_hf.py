@@ -337,7 +337,7 @@ def test_export_into_a_file(tmp_path, model, bpe):
 def test_export_wrong_types(tmp_path, model, bpe):
     with pytest.raises(TypeError, match="GPT model"):
         export_hf(model.to_hf(), bpe, tmp_path / "x")
-    with pytest.raises(TypeError, match="BPETokenizer or a transformers tokenizer"):
+    with pytest.raises(TypeError, match="expected a gptlab BPETokenizer, got str"):
         export_hf(model, "gpt2", tmp_path / "x")
 
 

@@ -207,9 +207,9 @@ def test_package_lists_its_modules_and_leaves_authoring_tools_out():
     here = ROOT / "gptlab"
     found = {p.stem for p in here.glob("*.py") if p.stem != "__init__"}
     found |= {p.name for p in here.iterdir() if (p / "__init__.py").exists()}
-    assert gptlab._SUBMODULES == found, "gptlab/__init__.py's _SUBMODULES differs from the files"
     for name in found:
         assert f":mod:`gptlab.{name}`" in gptlab.__doc__, f"the package docstring omits {name}"
+        assert getattr(gptlab, name).__name__ == f"gptlab.{name}", f"gptlab.{name} is not lazy"
     assert not (here / "workshop.py").exists() and (ROOT / "tools" / "workshop.py").exists()
     probe = (
         "import sys, gptlab, gptlab.cli, gptlab.reference; "
@@ -232,3 +232,10 @@ def test_one_version_number_and_the_licences():
     for config in ("_config.yml", "_config_learner.yml"):
         footer = yaml.safe_load((ROOT / config).read_text())["html"]["extra_footer"]
         assert "MIT" in footer and "CC BY 4.0" in footer, config
+
+
+def test_package_stays_thin():
+    """Issue 10's budget: gptlab without its exercises is at most 5,000 lines."""
+    files = [p for p in (ROOT / "gptlab").rglob("*.py") if "exercises" not in p.parts]
+    lines = sum(len(p.read_text().splitlines()) for p in files)
+    assert lines <= 5000, f"gptlab (without exercises/) has {lines} lines; the budget is 5,000"

@@ -298,19 +298,26 @@ def test_a_corpus_too_small_for_the_block_size():
         prepare_corpus(tiny(block_size=10**6))
 
 
-def test_bad_recipe_values(tmp_path):
-    with pytest.raises(ValueError, match="Unknown training setting"):
+def test_bad_recipe_values(tmp_path, capsys):
+    from gptlab import cli
+
+    with pytest.raises(ValueError, match=r"unknown TrainConfig field\(s\) \[.n_layers.\]"):
         TrainConfig.from_dict({"n_layers": 3})
     with pytest.raises(ValueError, match="min_lr"):
         TrainConfig(lr=1e-4, min_lr=1e-3)
     recipe = tmp_path / "r.yaml"
     recipe.write_text("- just\n- a list\n")
-    with pytest.raises(ValueError, match="mapping"):
-        TrainConfig.from_yaml(recipe)
+    assert cli.main(["pretrain", "--config", str(recipe), "--out", str(tmp_path / "run")]) == 1
+    assert "must be a YAML mapping" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
 
 
 def test_shipped_recipe_parses(repo_root):
-    cfg = TrainConfig.from_yaml(repo_root / "configs" / "shakespeare.yaml")
+    import yaml
+
+    cfg = TrainConfig.from_dict(
+        yaml.safe_load((repo_root / "configs" / "shakespeare.yaml").read_text())
+    )
     assert cfg.corpus == "shakespeare" and cfg.vocab_size == 4096
 
 

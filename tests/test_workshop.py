@@ -237,9 +237,8 @@ LEARNER_RUN = [
     for name in (
         "03_attention.ipynb",
         "04_multihead_attention.ipynb",
-        "05_transformer_block.ipynb",
-        "06_gpt_model.ipynb",
         "12_huggingface.ipynb",
+        "14_inside_the_model.ipynb",
     )
 ]
 

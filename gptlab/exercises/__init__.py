@@ -5,16 +5,11 @@
     ch03.attention_weights.check(my_answer)  # prints a verdict, returns it (truthy if correct)
     ch03.attention_weights.solution()        # the reference answer's own source
 
-An exercise is a prompt, a reference answer, the inputs it is checked on and ``(mistake,
-hint)`` pairs. :meth:`Exercise.evaluate` runs the answer and the reference on every input;
-where they disagree it shows the hint of the mistake that behaves like the answer, or says
-which input, what was expected and what came back. Verdicts: ``Correct`` (also for an
-accepted alternative convention, named); ``Not quite`` with a hint, also when the answer
-raises, returns the wrong type, shape or NaN, calls a forbidden function or runs too long;
-``Not attempted yet`` for ``...``, ``None`` or code that raises ``NotImplementedError``.
-Levels: "recall" (a fact or formula), "apply" (a new case), "build" (a whole piece the chapter
-built, on unseen inputs). :func:`catalog` lists them; the instructor guide's table comes from it.
-"""
+An exercise runs the answer and a reference on every input; where they disagree, it shows the
+hint of the declared mistake that behaves like the answer, else the input, the expected value
+and what came back. Verdicts: ``Correct`` (or correct with a named alternative convention);
+``Not quite`` with a hint, also for an exception, a wrong type, shape or NaN, a forbidden call
+or a time-out; ``Not attempted yet`` for ``...``, ``None`` or ``NotImplementedError``."""
 
 from __future__ import annotations
 
@@ -33,7 +28,7 @@ from unittest import mock
 
 import torch
 
-LEVELS = ("recall", "apply", "build")
+LEVELS = ("recall", "apply", "build")  # a fact or formula; a new case; a whole piece, unseen inputs
 _STUB = "Not attempted yet: your code still raises NotImplementedError; write it, then run again."
 _FORBIDDEN = "Not quite: work without {} (it was switched off while your answer ran)."
 _TOO_SLOW = "Not quite: still running after {:.0f} s (limit {.time_limit:g} s): an endless loop?"
@@ -43,12 +38,12 @@ class Incorrect(Exception):
     """Raised by a custom checker (or by ``run``) to reject an answer; the message is the hint."""
 
 
-class _Forbidden(BaseException):  # a forbidden call (BaseException: `except Exception` misses it)
-    pass
+class _Forbidden(BaseException):
+    """A forbidden call (a BaseException, which an answer's ``except Exception`` misses)."""
 
 
-class _TooSlow(BaseException):  # the answer ran past the exercise's time limit
-    pass
+class _TooSlow(BaseException):
+    """The answer ran past the exercise's time limit."""
 
 
 @dataclass
@@ -79,8 +74,7 @@ def same(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | N
 
     Tensors match with ``allclose`` at the same shape (a bool tensor must stay bool); numbers
     with a relative tolerance (an int or a one-element tensor counts as a number); lists,
-    tuples and dicts entry by entry; anything else with ``==``.
-    """
+    tuples and dicts entry by entry; anything else with ``==``."""
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             shown = "" if got is None else f": {describe(got)}"
@@ -122,28 +116,14 @@ def same(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | N
 def _forbid(name: str):
     """A patch that makes ``name`` raise :class:`_Forbidden`: a function of a module
     (``"torch.softmax"``) or a method of a class (``"torch.Tensor.softmax"``)."""
-    parts = name.split(".")
-    for cut in range(len(parts) - 1, 0, -1):  # the longest importable module prefix
-        try:
-            owner = importlib.import_module(".".join(parts[:cut]))
-            break
-        except ImportError:
-            continue
-    for part in parts[cut:-1]:
-        owner = getattr(owner, part)
-    attr = parts[-1]
-
-    def refuse(*args, **kwargs):
-        raise _Forbidden(name)
-
-    return mock.patch.object(owner, attr, refuse)
+    owner, _, attr = name.rpartition(".")
+    return mock.patch.object(pkgutil.resolve_name(owner), attr, side_effect=_Forbidden(name))
 
 
 @contextmanager
 def _time_limit(seconds: float):
     """Raise :class:`_TooSlow` after ``seconds`` (main thread of a Unix process only)."""
-    usable = hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
-    if not usable:
+    if not hasattr(signal, "setitimer") or threading.current_thread() != threading.main_thread():
         yield
         return
 
@@ -159,15 +139,6 @@ def _time_limit(seconds: float):
         signal.signal(signal.SIGALRM, previous)
 
 
-def _clone(args: tuple) -> tuple:
-    """A fresh copy of the arguments, so an answer that edits its input in place hurts no one."""
-    return tuple(a.clone() if isinstance(a, torch.Tensor) else a for a in args)
-
-
-def _call(run: Callable, answer: Any, args: tuple) -> Any:
-    return run(answer, *_clone(args))
-
-
 @dataclass
 class Exercise:
     """One self-checking exercise, declared as data (see the module docstring).
@@ -177,8 +148,7 @@ class Exercise:
     ``(wrong answer, hint)`` pairs; ``conventions`` are ``(answer, note)`` pairs for correct
     alternatives the reference does not follow. ``forbidden`` names functions (for example
     ``"torch.softmax"``) that raise while the answer runs. ``checker`` replaces the comparison
-    where behaviour cannot be compared directly: it raises :class:`Incorrect` with a hint.
-    """
+    where behaviour cannot be compared directly: it raises :class:`Incorrect` with a hint."""
 
     chapter: int
     name: str
@@ -201,17 +171,20 @@ class Exercise:
         if self.level not in LEVELS:
             raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
 
+    def _call(self, answer: Any, args: tuple) -> Any:
+        """``run(answer, *args)`` on fresh copies of tensors (an answer may edit them in place)."""
+        return self.run(answer, *(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
+
     def _run_answer(self, answer: Any, args: tuple) -> Any:
-        with ExitStack() as stack:
+        with ExitStack() as stack, _time_limit(self.time_limit):
             for name in self.forbidden:
                 stack.enter_context(_forbid(name))
-            stack.enter_context(_time_limit(self.time_limit))
-            return _call(self.run, answer, args)
+            return self._call(answer, args)
 
     def _behaves_like(self, other: Any, args: tuple, got: Any) -> bool:
         """Does ``other`` give ``got`` (a value, or the exception raised) on ``args``?"""
         try:
-            theirs = _call(self.run, other, args)
+            theirs = self._call(other, args)
         except Exception as exc:  # a mistake that crashes the same way is this mistake
             return isinstance(got, Exception) and type(exc) is type(got)
         if isinstance(got, Exception):
@@ -235,7 +208,7 @@ class Exercise:
             return Result("correct", "Correct!")
         cases = list(self.inputs())
         for args in cases:
-            want = _call(self.run, self.reference, args)
+            want = self._call(self.reference, args)
             try:
                 got = self._run_answer(answer, args)
                 why = same(got, want, self.rtol, self.atol)
@@ -296,28 +269,22 @@ class Exercise:
 
 
 def tiny_gpt(seed: int, vocab_size: int, block_size: int, n_layer: int = 1, **sizes: Any):
-    """A small random ``gptlab.model.GPT`` in eval mode, seeded, for checks that run a model
-    (``n_head=2, n_embd=16`` unless given)."""
+    """A small random, seeded ``gptlab.model.GPT`` in eval mode (n_head=2, n_embd=16 by default)."""
     from gptlab.model import GPT, GPTConfig
 
     torch.manual_seed(seed)
-    sizes = {"n_head": 2, "n_embd": 16} | sizes
-    return GPT(
-        GPTConfig(vocab_size=vocab_size, block_size=block_size, n_layer=n_layer, **sizes)
-    ).eval()
+    sizes = {"n_head": 2, "n_embd": 16, "vocab_size": vocab_size, "block_size": block_size} | sizes
+    return GPT(GPTConfig(n_layer=n_layer, **sizes)).eval()
 
 
 def all_exercises() -> list[Exercise]:
     """Every exercise of every chapter module, in chapter order and the order they are defined."""
-    found: list[Exercise] = []
-    for info in sorted(pkgutil.iter_modules(__path__), key=lambda i: i.name):
-        if info.name.startswith("ch"):
-            module = importlib.import_module(f"{__name__}.{info.name}")
-            found += [v for v in vars(module).values() if isinstance(v, Exercise)]
-    return found
+    names = sorted(i.name for i in pkgutil.iter_modules(__path__) if i.name.startswith("ch"))
+    modules = [importlib.import_module(f"{__name__}.{name}") for name in names]
+    return [v for module in modules for v in vars(module).values() if isinstance(v, Exercise)]
 
 
 def catalog() -> list[dict]:
-    """One row per exercise: chapter, name, level, minutes (an estimate) and prompt."""
+    """One row per exercise (chapter, name, level, minutes, prompt): the instructor guide's rows."""
     keys = ("chapter", "name", "level", "minutes", "prompt")
     return [{k: getattr(e, k) for k in keys} for e in all_exercises()]

@@ -1,5 +1,4 @@
-"""Chapter 01 (language models): perplexity, bits per character, add-k smoothing, and a whole
-smoothed bigram model scored on held-out text (build)."""
+"""Chapter 01 (language models): perplexity, bits per char, add-k smoothing, bigram NLL (build)."""
 # fmt: off
 
 import math
@@ -29,8 +28,7 @@ bits_per_char = Exercise(1, "bits_per_char", "apply", 5,
     bits_per_char_from_tokens, lambda: [(3.3, 1000, 3070), (4.0, 120, 480), (1.2, 7, 3)],
     forbidden=("gptlab.metrics.bits_per_char", "gptlab.metrics.per_char_loss",
                "gptlab.metrics.nats_to_bits"),  # the last two: also when imported by name
-    hint_text="Find the total loss of the text in nats, share it out over the characters, then "
-    "change the unit from nats to bits.",
+    hint_text="Find the total loss in nats, share it out over the characters, convert to bits.",
     mistakes=[(lambda loss, t, c: loss * t / c, "this is still in nats: divide by ln 2 for bits."),
         (lambda loss, t, c: loss * c / t / math.log(2), "you scaled by n_chars / n_tokens: the "
          "total loss is loss_per_token * n_tokens; share that out over n_chars characters."),
@@ -47,9 +45,8 @@ add_k_smoothing = Exercise(1, "add_k_smoothing", "apply", 5,
                           ([0, 0, 7, 1], 0.5), ([2, 2, 9], 0.01), ([0, 4, 0, 0, 0, 0, 0, 0], 2.0)]],
     hint_text="Add k to every count. The result must still sum to 1: how much did the total "
     "grow when you added k to V entries?",
-    mistakes=[
-        (lambda c, k: (c.double() + k) / (c.sum() + k), "the probabilities do not sum to 1: you "
-         "added k to each of the V counts, so the total grows by k * V, not by k."),
+    mistakes=[(lambda c, k: (c.double() + k) / (c.sum() + k), "the probabilities do not sum to "
+               "1: you added k to each of the V counts, so the total grows by k * V, not by k."),
         (lambda c, k: (c.double() + k) / c.sum(), "the probabilities do not sum to 1: divide by "
          "the new total, sum(counts) + k * V."),
         (lambda c, k: c.double() / c.sum(), "these are the unsmoothed frequencies: unseen "
@@ -61,11 +58,8 @@ def bigram_nll(train_ids, test_ids, vocab_size, k):
                       dtype=torch.float64), accumulate=True)  # counts[a, b] = N(a, b)
     probs = (counts + k) / (counts.sum(dim=1, keepdim=True) + k * vocab_size)  # P(next | a)
     return -probs[test_ids[:-1], test_ids[1:]].log().mean().item()  # nats per transition
-
-def _rows(c, k):
-    return (c + k) / (c + k).sum(1, keepdim=True)
-
-def _nll_with(table, score=lambda p, a, b: -p[a, b].log().mean()):  # a wrong bigram_nll
+def _nll_with(table=lambda c, k: (c + k) / (c + k).sum(1, keepdim=True),
+              score=lambda p, a, b: -p[a, b].log().mean()):  # bigram_nll with one step changed
     return lambda tr, te, V, k: float(score(table(torch.bincount(
         tr[:-1] * V + tr[1:], minlength=V * V).view(V, V).double(), k), te[:-1], te[1:]))
 bigram_nll = Exercise(1, "bigram_nll", "build", 20,
@@ -84,9 +78,9 @@ bigram_nll = Exercise(1, "bigram_nll", "build", 20,
          "has probability 0 and the loss is infinite (or NaN): add k to every count first."),
         (_nll_with(lambda c, k: c / c.sum(1, keepdim=True) + k), "you added k after normalising, "
          "so the rows no longer sum to 1: add k to the counts, then divide by the row sums."),
-        (_nll_with(_rows, lambda p, a, b: -p[a, b].log2().mean()), "that is in bits: use the "
+        (_nll_with(score=lambda p, a, b: -p[a, b].log2().mean()), "that is in bits: use the "
          "natural log for nats."),
-        (_nll_with(_rows, lambda p, a, b: -p[b, a].log().mean()), "you looked up P(a | b): the "
+        (_nll_with(score=lambda p, a, b: -p[b, a].log().mean()), "you looked up P(a | b): the "
          "row is the previous token, the column the next one, probs[test_ids[:-1], test_ids[1:]]."),
-        (_nll_with(_rows, lambda p, a, b: -p[a, b].log().sum() / len(p)), "you divided by the "
+        (_nll_with(score=lambda p, a, b: -p[a, b].log().sum() / len(p)), "you divided by the "
          "vocabulary size: average over the len(test_ids) - 1 transitions.")])

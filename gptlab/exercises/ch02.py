@@ -16,7 +16,6 @@ def merge_pair(ids, pair, new_id):
             out.append(ids[i])
             i += 1
     return out
-
 def _merge_no_skip(ids, pair, new_id):  # a wrong merge: every id may start a pair
     return [new_id if (a, b) == tuple(pair) else a for a, b in zip(ids, [*ids[1:], None])]
 merge = Exercise(2, "merge", "apply", 10,
@@ -24,10 +23,9 @@ merge = Exercise(2, "merge", "apply", 10,
     merge_pair, lambda: [([5, 6, 7, 5, 6], (5, 6), 99), ([1, 2, 3], (2, 3), 256), ([], (1, 2), 256),
         ([4, 4, 4], (4, 4), 300), ([4, 4, 4, 4], (4, 4), 300), ([8, 9, 9, 8], (9, 8), 257)],
     hint_text="Walk with an index i: at the pair, append new_id, i += 2; else ids[i], i += 1.",
-    mistakes=[
-        (lambda ids, p, n: next((ids[:i] + [n] + ids[i + 2:] for i in range(len(ids))
-                                 if tuple(ids[i:i + 2]) == tuple(p)), ids),
-         "replace every occurrence, not only the first one."),
+    mistakes=[(lambda ids, p, n: next((ids[:i] + [n] + ids[i + 2:] for i in range(len(ids))
+               if tuple(ids[i:i + 2]) == tuple(p)), ids), "replace every occurrence, not only "
+               "the first one."),
         (_merge_no_skip, "after a match, skip BOTH ids of the pair: an id that was merged "
          "cannot start another pair (and must not stay in the list)."),
         (lambda ids, p, n: merge_pair(ids[::-1], p[::-1], n)[::-1], "scan from the left: with "
@@ -59,7 +57,6 @@ def bpe_encode(ids, merges):
             break  # no pair left that the tokenizer knows how to merge
         ids = merge_pair(ids, pair, merges[pair])
     return ids
-
 def _encode_with(key, choose=min, merge=merge_pair, rounds=99):  # a wrong encoder
     def encode(ids, merges):
         ids = list(ids)
@@ -79,9 +76,8 @@ bpe_encode = Exercise(2, "bpe_encode", "build", 20,
         ([7, 8, 9, 8, 9, 8, 9], _M[2]), ([1, 2, 3, 2, 3, 4], _M[0]), ([6, 5, 5], _M[1])],
     hint_text="Repeat: among the neighbouring pairs of ids, find the one learned EARLIEST (its "
     "position in merges); stop if none is in merges; otherwise merge all its occurrences.",
-    mistakes=[
-        (_encode_with(lambda p, ids, order: 0), "you merged the leftmost known pair; merge the "
-         "pair that was learned earliest (its rank in merges), wherever it is."),
+    mistakes=[(_encode_with(lambda p, ids, order: 0), "you merged the leftmost known pair; merge "
+               "the pair that was learned earliest (its rank in merges), wherever it is."),
         (_encode_with(lambda p, ids, order: order.index(p), max), "you merged the pair learned "
          "LAST first; earlier merges take priority."),
         (_encode_with(lambda p, ids, order: (-list(zip(ids, ids[1:])).count(p), p)), "you merged "

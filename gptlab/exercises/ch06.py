@@ -51,8 +51,7 @@ def gpt_forward(model, idx, targets=None):
         return logits, None
     return logits, F.cross_entropy(logits.view(B * T, -1), targets.view(B * T))
 def _run_gpt(answer, seed, idx, targets):
-    with torch.no_grad():
-        return answer(tiny_gpt(seed, vocab_size=37, block_size=12, n_layer=2), idx, targets)
+    return torch.no_grad()(answer)(tiny_gpt(seed, 37, 12, n_layer=2), idx, targets)
 def _slip(embed=None, final=None, loss=None):  # the reference with one step done wrong
     def forward(model, idx, targets=None):
         x = (embed or (lambda m, i: m.wte(i) + m.wpe(torch.arange(i.size(1)))))(model, idx)
@@ -78,5 +77,4 @@ gpt_forward = Exercise(6, "gpt_forward", "build", 20,
         (_slip(loss=lambda lg, t: F.cross_entropy(lg[:, :-1].flatten(0, 1), t[:, 1:].flatten())),
          "targets[:, t] already is the token after idx[:, t]: do not shift them again."),
         (_slip(loss=lambda lg, t: F.cross_entropy(lg.softmax(-1).flatten(0, 1), t.flatten())),
-         "cross_entropy expects raw logits (it applies log-softmax itself): do not softmax "
-         "first.")])
+         "cross_entropy expects raw logits (it applies log-softmax itself): no softmax first.")])

@@ -1,6 +1,4 @@
-"""Chapter 09 (classification): the confusion matrix, balanced accuracy, and the classifier's
-head and weighted loss on a padded batch (build).
-"""
+"""Chapter 09 (classification): confusion matrix, balanced accuracy, a classifier's loss (build)."""
 # fmt: off
 
 import torch
@@ -28,8 +26,7 @@ confusion = Exercise(9, "confusion", "apply", 10,
     mistakes=[(lambda p, y, n: my_confusion_matrix(y, p, n), "rows are the TRUE classes and "
                "columns the predictions: you have them the other way round."),
         (lambda p, y, n: my_confusion_matrix(p, y, int(torch.cat([p, y]).max()) + 1),
-         "every class gets a row and a column, even one that never occurs: use n, not the "
-         "largest id seen."),
+         "every class has a row and a column, even one that never occurs: use n, not max id + 1."),
         (lambda p, y, n: torch.diag(torch.bincount(y[p == y], minlength=n)), "count the "
          "mistakes too: every passage adds 1 at [its label, its prediction].")])
 
@@ -41,8 +38,7 @@ balanced_accuracy = Exercise(9, "balanced_accuracy", "recall", 5,
     "k), for a confusion matrix with rows = true classes.",
     balanced_accuracy, lambda: [(torch.tensor(cm),) for cm in ([[50, 3, 7, 0], [4, 40, 6, 0],
         [9, 5, 56, 0], [2, 0, 1, 2]], [[10, 0], [5, 85]], [[3, 1, 1], [0, 4, 0], [2, 2, 20]])],
-    hint_text="Each class's recall is its diagonal entry over its row sum; average the recalls "
-    "with equal weight.",
+    hint_text="Each class's recall is its diagonal entry over its row sum; take the plain mean.",
     mistakes=[(lambda cm: (cm.trace() / cm.sum()).item(), "that is the plain accuracy, which "
                "large classes dominate: average the per-class recalls instead."),
         (lambda cm: (cm.double().diag() / cm.sum(0)).mean().item(), "you divided by the column "
@@ -72,9 +68,8 @@ classify = Exercise(9, "classify", "build", 20,
     "hidden state through the head; the class-weighted cross-entropy (labels of any int dtype).",
     my_classify, lambda: [(1, 4, 10, 4), (2, 3, 12, 3), (3, 5, 7, 5, torch.int32)],
     run=_run_classifier,
-    hint_text="h = gpt.hidden_states(idx) is (B, T, C); row b's last real token is at "
-    "lengths[b] - 1: h[torch.arange(B), lengths - 1]; head; F.cross_entropy(logits, "
-    "labels.long(), weight=weights).",
+    hint_text="h = gpt.hidden_states(idx) is (B, T, C); row b ends at lengths[b] - 1, so take "
+    "h[torch.arange(B), lengths - 1]; head; cross_entropy(logits, labels.long(), weight=weights).",
     mistakes=[(_wrong(lambda h, n: h[:, -1]), "position -1 is padding in the shorter rows: read "
                "each row's last real token, h[b, lengths[b] - 1]."),
         (_wrong(lambda h, n: h[torch.arange(len(h)), n]), "off by one: a row of n real tokens "

@@ -10,8 +10,7 @@ from gptlab.model import GPTConfig
 
 def merged_weight(W, A, B, alpha):
     return W + (alpha / A.shape[0]) * (B @ A)  # r = A.shape[0]; (out, r) @ (r, in) -> (out, in)
-merged_weight = Exercise(
-    11, "merged_weight", "apply", 5,
+merged_weight = Exercise(11, "merged_weight", "apply", 5,
     "merged_weight(W, A, B, alpha): the weight of the nn.Linear that computes what the LoRA "
     "layer computes; W (out, in), A (r, in), B (out, r).",
     merged_weight, lambda: [(torch.randn(o, i), torch.randn(r, i), torch.randn(o, r), a)
@@ -24,8 +23,7 @@ merged_weight = Exercise(
 
 def gpt_lora_count(config, r):
     return config.n_layer * r * (config.n_embd + 3 * config.n_embd)  # c_attn: A (r, C), B (3C, r)
-gpt_lora_count = Exercise(
-    11, "gpt_lora_count", "apply", 5,
+gpt_lora_count = Exercise(11, "gpt_lora_count", "apply", 5,
     "gpt_lora_count(config, r): a GPT's trainable parameters after apply_lora(model, "
     "targets=('c_attn',), r=r).",
     gpt_lora_count, lambda: [(GPTConfig(n_layer=L, n_head=16, n_embd=C), r)
@@ -70,8 +68,7 @@ def _run_lora(cls, seed, fan_in, fan_out, r, alpha):
         return out, merged(x) if isinstance(merged, nn.Linear) else merged, trainable, init
 def _delta_as(wrong):  # the reference, but its merge adds the update wrong(layer)
     return type("Wrong", (LoRALinear,), {"delta_weight": wrong})
-LoRALinear = Exercise(
-    11, "LoRALinear", "build", 25,
+LoRALinear = Exercise(11, "LoRALinear", "build", 25,
     "class LoRALinear(base, r, alpha): a frozen nn.Linear plus (x @ A.T @ B.T) * alpha / r, with "
     "lora_A (r, in) random, lora_B (out, r) zero; merge() returns an nn.Linear computing the same.",
     LoRALinear, lambda: [(2, 5, 5, 4, 4.0), (1, 6, 9, 2, 16.0), (3, 8, 3, 1, 2.0)], run=_run_lora,

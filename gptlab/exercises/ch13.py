@@ -67,8 +67,7 @@ def _run_scores(answer, seed, normalize):
     model = tiny_gpt(seed, vocab_size=50, block_size=16)
     prompt = torch.randint(0, 50, (5 + seed,)).tolist()
     choices = [torch.randint(0, 50, (n,)).tolist() for n in (1, 3, 2)]
-    with torch.no_grad():  # no warning if the answer converts tensors to float
-        return answer(model, prompt, choices, normalize)
+    return torch.no_grad()(answer)(model, prompt, choices, normalize)  # no warning on float()
 def _scorer(pick):  # a wrong scorer: pick(logits (T, V) of prompt + choice, its ids, P) -> (n, 1)
     return lambda model, prompt, choices, normalize="sum": [
         getattr(pick(model(ids[None])[0][0], ids, len(prompt)), normalize)().item()

@@ -3,12 +3,10 @@
 Splits are by whole works; :class:`GPTClassifier` reads the last token's hidden state. Shapes:
 ``N`` passages, ``L`` tokens each, ``B`` batch, ``C`` channels, ``K`` classes. See chapter 09."""
 
-from __future__ import annotations
-
 import math
 import random
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -17,9 +15,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from gptlab import data as gdata
-from gptlab.model import GPT
+from gptlab.model import GPT, init_weights
 from gptlab.train import configure_optimizer, count_trainable, lr_schedule, train_loop
-from gptlab.utils import eval_mode
+from gptlab.utils import check_int, eval_mode
 
 SPLITS = ("train", "val", "test")
 #: What :func:`set_trainable` can unfreeze.
@@ -46,19 +44,13 @@ def split_works(seed: int = 0, val_fraction: float = 0.2) -> dict[str, tuple[str
 
 @dataclass
 class GenrePassages:
-    """Labelled passages: ``ids`` ``(N, L)``, ``labels`` ``(N,)``, ``works[i]`` the slug of
-    passage ``i``'s work, ``classes[k]`` the name of class ``k``."""
+    """Labelled passages from :func:`genre_passages`: ``ids`` ``(N, L)``, ``labels`` ``(N,)``,
+    ``works[i]`` the slug of passage ``i``'s work, ``classes[k]`` the name of class ``k``."""
 
     ids: Tensor
     labels: Tensor
     works: tuple[str, ...]
     classes: tuple[str, ...] = gdata.GENRES
-
-    def __post_init__(self) -> None:
-        n = self.ids.size(0)
-        if self.ids.dim() != 2 or tuple(self.labels.shape) != (n,) or len(self.works) != n:
-            shapes = f"ids {tuple(self.ids.shape)}, labels {tuple(self.labels.shape)}"
-            raise ValueError(f"{shapes} and {len(self.works)} works must describe N passages.")
 
     def __len__(self) -> int:
         return self.ids.size(0)
@@ -73,8 +65,7 @@ def windows(
 ) -> Tensor:
     """Non-overlapping windows ``(n, length)`` of ``ids``, the tail dropped; with ``max_windows``
     only that many, evenly spaced. ValueError for a bad ``length`` or too short a stream."""
-    if isinstance(length, bool) or not isinstance(length, int) or length < 1:
-        raise ValueError(f"length must be a positive integer, got {length!r}.")
+    check_int(length, f"length must be a positive integer, got {length!r}.")
     stream = torch.as_tensor(ids, dtype=torch.long).reshape(-1)
     n = len(stream) // length
     if n == 0:
@@ -88,38 +79,23 @@ def windows(
     return out
 
 
-def make_passages(
-    texts: Mapping[str, str], labels: Mapping[str, str], tokenizer: Any, length: int = 64,
-    max_per_work: int | None = None, classes: Sequence[str] = gdata.GENRES,
-) -> GenrePassages:  # fmt: skip
-    """Tokenize each text (name -> text) and cut it into passages labelled ``labels[name]``.
-    Raises ValueError for no texts, a missing or unknown label, or a text that is too short."""
-    if not texts:
-        raise ValueError("no texts were given, so there are no passages (empty dataset).")
-    parts, ys, works = [], [], []
-    for name, text in texts.items():
-        label = labels.get(name)
-        if label not in classes:
-            what = f"label {label!r} is not in the label set" if name in labels else "no label"
-            raise ValueError(f"text {name!r} has {what}; valid labels are {list(classes)}.")
-        chunk = windows(tokenizer.encode(text), length, max_per_work, name=f"text {name!r}")
-        parts.append(chunk)
-        ys.append(torch.full((len(chunk),), list(classes).index(label)))
-        works += [name] * len(chunk)
-    return GenrePassages(torch.cat(parts), torch.cat(ys), tuple(works), tuple(classes))
-
-
 def genre_passages(
     split: str, tokenizer: Any, length: int = 64, max_per_work: int | None = None, seed: int = 0,
     val_fraction: float = 0.2,
 ) -> GenrePassages:  # fmt: skip
     """The passages of one split (:func:`split_works`), each work cut into windows of
-    ``length`` tokens (at most ``max_per_work`` each), labelled with its genre."""
+    ``length`` tokens (at most ``max_per_work`` each, :func:`windows`), labelled with its genre.
+    ValueError for an unknown split or a work shorter than ``length`` tokens."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {', '.join(SPLITS)}, not {split!r}.")
-    corpus, slugs = gdata.shakespeare_works(), split_works(seed, val_fraction)[split]
-    genre = {w.slug: w.genre for w in gdata.WORKS}
-    return make_passages({s: corpus[s] for s in slugs}, genre, tokenizer, length, max_per_work)
+    corpus, genre = gdata.shakespeare_works(), {w.slug: w.genre for w in gdata.WORKS}
+    parts, labels, works = [], [], []
+    for slug in split_works(seed, val_fraction)[split]:
+        chunk = windows(tokenizer.encode(corpus[slug]), length, max_per_work, name=f"work {slug!r}")
+        parts.append(chunk)
+        labels.append(torch.full((len(chunk),), gdata.GENRES.index(genre[slug])))
+        works += [slug] * len(chunk)
+    return GenrePassages(torch.cat(parts), torch.cat(labels), tuple(works))
 
 
 def _check_labels(labels: Tensor, n_classes: int, classes=None, what: str = "label") -> None:
@@ -165,15 +141,13 @@ class GPTClassifier(nn.Module):
         super().__init__()
         if not isinstance(gpt, GPT):
             raise TypeError(f"GPTClassifier wraps a gptlab.model.GPT, got {type(gpt).__name__}.")
-        if isinstance(n_classes, bool) or not isinstance(n_classes, int) or n_classes < 2:
-            raise ValueError(f"n_classes must be an integer >= 2, got {n_classes!r}.")
+        check_int(n_classes, f"n_classes must be an integer >= 2, got {n_classes!r}.", minimum=2)
         if classes is not None and len(classes) != n_classes:
             raise ValueError(f"{len(classes)} class names were given for {n_classes} classes.")
         self.gpt, self.n_classes = gpt, n_classes
         self.classes = tuple(classes) if classes is not None else None
         self.head = nn.Linear(gpt.config.n_embd, n_classes)
-        nn.init.normal_(self.head.weight, mean=0.0, std=0.02)  # GPT-2's initialisation
-        nn.init.zeros_(self.head.bias)
+        init_weights(self.head)  # GPT-2's initialisation
         if class_weights is not None:
             class_weights = torch.as_tensor(class_weights, dtype=torch.float32)
             if tuple(class_weights.shape) != (n_classes,) or bool((class_weights < 0).any()):

@@ -4,8 +4,6 @@ A frozen weight ``W`` ``(out, in)`` gets a trainable update ``W' = W + (alpha / 
 with ``A`` ``(r, in)`` and ``B`` ``(out, r)``, ``B`` zero at the start; :func:`merge_lora`
 folds ``B @ A`` back into ``W``."""
 
-from __future__ import annotations
-
 import math
 from collections.abc import Sequence
 

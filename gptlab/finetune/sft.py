@@ -3,8 +3,6 @@
 An example is a dict with ``"instruction"``, ``"input"`` and ``"response"`` (:mod:`gptlab.tasks`);
 a template turns it into text and only the response tokens are scored. See chapter 10."""
 
-from __future__ import annotations
-
 import dataclasses
 import string
 import time
@@ -19,7 +17,7 @@ from gptlab.attention import MultiHeadAttention
 from gptlab.generate import generate_by_length
 from gptlab.metrics import exact_match
 from gptlab.train import check_lr, configure_optimizer, lr_schedule, train_loop
-from gptlab.utils import eval_mode
+from gptlab.utils import check_int, eval_mode
 
 #: Instruction / input / response sections, in the style of Alpaca. ``{response}`` comes last.
 DEFAULT_TEMPLATE = (
@@ -83,8 +81,7 @@ def encode_example(
     END_OF_RESPONSE)`` (encoded apart, as :func:`generate_response` sees the prompt), ``labels``
     -100 on the prompt and ``ids`` on the response, not shifted. More than ``block_size``
     tokens raise ValueError, or with ``truncate=True`` lose prompt tokens from the left."""
-    if not isinstance(block_size, int) or block_size < 2:
-        raise ValueError(f"block_size must be an integer >= 2, got {block_size!r}.")
+    check_int(block_size, f"block_size must be an integer >= 2, got {block_size!r}.", minimum=2)
     prompt_ids = list(tokenizer.encode(format_prompt(example, template)))
     response = _field(example, "response")
     if not response.strip():
@@ -211,8 +208,7 @@ class SFTConfig:
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size"):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"SFTConfig.{name} must be an integer >= 1, got {value!r}.")
+            check_int(value, f"SFTConfig.{name} must be an integer >= 1, got {value!r}.")
         check_lr(self.lr)
         if not 0 <= self.min_lr <= self.lr:
             raise ValueError(f"min_lr must be between 0 and lr = {self.lr}, got {self.min_lr}.")
