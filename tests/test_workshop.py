@@ -237,7 +237,6 @@ LEARNER_RUN = [
     for name in (
         "03_attention.ipynb",
         "04_multihead_attention.ipynb",
-        "12_huggingface.ipynb",
         "14_inside_the_model.ipynb",
     )
 ]
