@@ -8,6 +8,41 @@ STAMP  := $(VENV)/.gptlab-installed
 export HF_HUB_OFFLINE ?= 1
 export PIP_DISABLE_PIP_VERSION_CHECK = 1
 
+# PyTorch. On Linux, the package index's default torch wheel is the multi-gigabyte CUDA build,
+# so the CPU build comes from PyTorch's CPU wheel index. TORCH_INDEX is the one setting that
+# changes this: another index (a CUDA one, e.g. https://download.pytorch.org/whl/cu128), or
+# nothing (`make test TORCH_INDEX=`, or TORCH_INDEX= in the environment) to take torch from the
+# same package index as everything else. On macOS and Windows that index's wheel is already the
+# right one (CPU, and Apple's GPU through MPS), so TORCH_INDEX is empty there.
+OS_NAME := $(shell uname -s 2>/dev/null)
+ifeq ($(OS_NAME),Linux)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+endif
+ifneq ($(strip $(TORCH_INDEX)),)
+TORCH_FROM := --no-deps --index-url $(TORCH_INDEX)
+TORCH_SAYS := from $(TORCH_INDEX) (TORCH_INDEX= takes it from your package index)
+else
+TORCH_FROM :=
+TORCH_SAYS := from the package index
+endif
+PIP_INSTALL = $(BIN)/python -m pip install --quiet -c constraints.txt
+
+# Each environment is torch first (so nothing pulls another build of it), then gptlab with an
+# extra: `lab` (the learner's JupyterLab), `book` (the website's tools) or `dev` (everything:
+# lab, book and the test tools). The full environment's stamp, $(STAMP), serves every target.
+define install_env
+	@echo "==> Setting up the virtual environment in $(VENV) (first time: about 2 minutes)"
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	@echo "==> Installing PyTorch $(TORCH_SAYS)"
+	$(PIP_INSTALL) $(TORCH_FROM) torch
+	@echo "==> Installing gptlab with the '$(1)' extra"
+	$(PIP_INSTALL) -e ".[$(1)]"
+	@touch $@
+	@echo "==> Environment ready: $(VENV)"
+endef
+env_for = $(if $(wildcard $(STAMP)),$(STAMP),$(VENV)/.gptlab-$(1))
+
 # ruff (lint, then formatting) over the code, then pytest over the unit tests (which also
 # build the site and check it in Chromium) and nbval over every notebook (a cell that raises
 # fails the run). Settings for ruff are in pyproject.toml.
@@ -26,21 +61,20 @@ help:
 	@echo "make data     download and verify the Shakespeare corpus"
 	@echo "make doctor   check this machine for the course"
 	@echo "make execute NB=notebooks/01_language_models.ipynb   re-run one notebook, store its outputs and run time"
+	@echo "On Linux, torch is the CPU build from $(if $(TORCH_INDEX),$(TORCH_INDEX),the package index); TORCH_INDEX=<url> or TORCH_INDEX= (empty: the package index) changes that"
+
+$(VENV)/.gptlab-lab: pyproject.toml constraints.txt
+	$(call install_env,lab)
+
+$(VENV)/.gptlab-book: pyproject.toml constraints.txt
+	$(call install_env,book)
 
 $(STAMP): pyproject.toml constraints.txt
-	@echo "==> Setting up the virtual environment in $(VENV) (first time: about 2 minutes)"
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	@echo "==> Installing PyTorch (CPU build unless your platform's default wheel has CUDA/MPS)"
-	$(BIN)/python -m pip install --quiet -c constraints.txt torch
-	@echo "==> Installing gptlab and the book/test tools"
-	$(BIN)/python -m pip install --quiet -c constraints.txt -e ".[dev]"
-	@touch $(STAMP)
-	@echo "==> Environment ready: $(VENV)"
+	$(call install_env,dev)
 
 venv: $(STAMP)
 
-book: $(STAMP)
+book: $(call env_for,book)
 	@echo "==> Building the website (warnings are errors)"
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "==> Done: open _build/html/index.html"
@@ -59,7 +93,7 @@ test-unit: $(STAMP)
 test-notebooks: $(STAMP)
 	$(BIN)/python -m pytest notebooks --nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-lab: $(STAMP)
+lab: $(call env_for,lab)
 	$(BIN)/jupyter lab notebooks/00_setup.ipynb
 
 # Workshop: the learner edition (notebooks without solutions, outputs cleared) in learner/,
@@ -76,10 +110,10 @@ execute: $(STAMP)
 	@test -n "$(NB)" || (echo "usage: make execute NB=notebooks/NN_slug.ipynb" && exit 2)
 	$(BIN)/python tools/execute.py $(NB)
 
-data: $(STAMP)
+data: $(call env_for,lab)
 	$(BIN)/gptlab data fetch
 
-doctor: $(STAMP)
+doctor: $(call env_for,lab)
 	$(BIN)/gptlab doctor
 
 constraints: $(STAMP)

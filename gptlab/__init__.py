@@ -44,7 +44,7 @@ warnings.filterwarnings("ignore", message="IProgress not found")
 # peft (chapter 11) asks a model a question that transformers 5 renamed; harmless here.
 warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing", category=FutureWarning)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 _SUBMODULES = {module.name for module in pkgutil.iter_modules(__path__)}
 

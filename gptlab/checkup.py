@@ -84,7 +84,7 @@ def doctor(check_network: bool = True, print_report: bool = True) -> Report:
         report.add("jupyterlab", "OK", ver)
     else:
         report.add("jupyterlab", "WARN", "not installed: fine for the command line; for the "
-                   "notebooks run `pip install -e .[dev]` or `make lab`.")  # fmt: skip
+                   "notebooks run `pip install -e .[lab]` or `make lab`.")  # fmt: skip
     try:
         import torch
 

@@ -20,7 +20,7 @@ from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 OUT = Path(__file__).with_name("course-arc.svg")
 
-# (number, title, what it builds); two rows of seven, read like text.
+# (number, title, what it builds); two rows (eight, then seven), read like text.
 CHAPTERS = [
     ("00", "Setup", "doctor, data"),
     ("01", "Language models", "bigram baseline"),
@@ -36,6 +36,7 @@ CHAPTERS = [
     ("11", "LoRA", "adapters"),
     ("12", "Hugging Face", "the same, in HF"),
     ("13", "Evaluation", "prompting, metrics"),
+    ("14", "Inside the model", "heads, logit lens"),
 ]
 # Parts of the book: (first chapter, last chapter, name, colour)
 PARTS = [
@@ -43,6 +44,7 @@ PARTS = [
     (3, 6, "Build the model", "#fde2c8"),
     (7, 8, "Train and generate", "#d9f0d3"),
     (9, 13, "Adapt and evaluate", "#e8dff2"),
+    (14, 14, "Look inside", "#fff2b3"),
 ]
 
 
@@ -55,8 +57,8 @@ def main() -> None:
     plt.rcParams["svg.fonttype"] = "none"  # keep text as text: small, sharp and searchable
     plt.rcParams["font.family"] = "sans-serif"
 
-    fig, ax = plt.subplots(figsize=(12, 4.0))
-    ax.set_xlim(0, 13.8)
+    fig, ax = plt.subplots(figsize=(13.5, 4.0))
+    ax.set_xlim(0, 15.8)
     ax.set_ylim(0.05, 5.2)
     ax.axis("off")
     ax.set_title(
@@ -66,11 +68,12 @@ def main() -> None:
     )
 
     w, h = 1.62, 1.25
-    xs = [0.25 + 1.95 * i for i in range(7)]
+    per_row = 8
+    xs = [0.25 + 1.95 * i for i in range(per_row)]
     rows = {0: 3.75, 1: 1.05}
     centres = []
     for i, (num, title, builds) in enumerate(CHAPTERS):
-        row, col = divmod(i, 7)
+        row, col = divmod(i, per_row)
         x, y = xs[col], rows[row]
         box = FancyBboxPatch(
             (x, y),
@@ -112,7 +115,7 @@ def main() -> None:
 
     # legend of the parts, below the boxes
     for k, (_, _, name, colour) in enumerate(PARTS):
-        x = 0.25 + 3.5 * k
+        x = 0.25 + 3.2 * k
         ax.add_patch(
             FancyBboxPatch(
                 (x, 0.2),
