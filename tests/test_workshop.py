@@ -19,6 +19,7 @@ from IPython.core.inputtransformer2 import TransformerManager
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "tools"))  # the authoring tools are scripts, not part of gptlab
+import colab  # noqa: E402  (tools/colab.py)
 import workshop  # noqa: E402  (tools/workshop.py)
 
 cli_main = workshop.main
@@ -216,6 +217,7 @@ def test_learner_notebook_parses_and_keeps_its_stubs(path, learner_dir):
     original = nbformat.read(path, as_version=4)
     learner = nbformat.read(learner_dir / path.name, as_version=4)
     nbformat.validate(learner)
+    assert colab.first_code_cell(learner).source.startswith(colab.setup_code()), "Colab setup lost"
     for i, cell in enumerate(learner.cells):
         if cell.cell_type == "code":
             code = TransformerManager().transform_cell(cell.source)  # `!`, `%` as IPython does

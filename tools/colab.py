@@ -24,6 +24,8 @@ from pathlib import Path
 
 import nbformat
 
+import gptlab  # the version lives in one place, gptlab.__version__
+
 ROOT = Path(__file__).resolve().parents[1]
 # The setup block as written by an earlier version of this tool: replaced, not stacked.
 _OLD_SETUP = re.compile(
@@ -34,11 +36,9 @@ _OLD_SETUP = re.compile(
 def release() -> dict[str, str]:
     """The values the setup needs: the repository URL, gptlab's version and myst-nb's pin."""
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    init = (ROOT / "gptlab" / "__init__.py").read_text()
-    version = re.search(r'^__version__ = "([^"]+)"', init, re.M).group(1)
     pins = (ROOT / "constraints.txt").read_text()
     myst_nb = re.search(r"^myst-nb==(\S+)", pins, re.M).group(1)
-    return {"url": project["urls"]["Source"], "version": version, "myst_nb": myst_nb}
+    return {"url": project["urls"]["Source"], "version": gptlab.__version__, "myst_nb": myst_nb}
 
 
 def setup_code() -> str:
