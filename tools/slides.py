@@ -340,8 +340,9 @@ def _myst_for_slides(state) -> None:
 
 
 def _math_html(content: str, options: dict) -> str:
+    """TeX between MathJax's delimiters (the plugin wraps it in a span or div of class math)."""
     if options.get("display_mode"):
-        return f'<div class="math">\\[{html.escape(content)}\\]</div>\n'
+        return f"\\[{html.escape(content)}\\]"
     return f"\\({html.escape(content)}\\)"
 
 
@@ -498,7 +499,7 @@ def instructor_paragraphs(guide: Path, number: str) -> list[str]:
     if not guide.exists():
         return []
     text = guide.read_text(encoding="utf-8")
-    m = re.search(rf"^### {number} · .*$\n(.*?)(?=^#{{1,3}} |\Z)", text, re.M | re.S)
+    m = re.search(rf"^### {number} · [^\n]*\n(.*?)(?=^#{{1,3}} |\Z)", text, re.M | re.S)
     if not m:
         return []
     return [
@@ -540,7 +541,7 @@ def notes_html(texts: list[str]) -> str:
     """
     paragraphs = [p for text in texts for p in re.split(r"\n\s*\n", text) if p.strip()]
     body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
-    return f'<aside class="notes tex2jax_ignore">{body}</aside>'
+    return f'<aside class="notes mathjax_ignore">{body}</aside>'
 
 
 # --- 6. HTML ------------------------------------------------------------------------------------
@@ -566,7 +567,11 @@ class Renderer:
         return plain_text(self.tokens(text))
 
     def lead(self, text: str) -> str:
-        """The first paragraph or list of ``text`` as HTML (and a formula that completes it)."""
+        """The first paragraph or list of ``text`` as HTML: a slide's short lead.
+
+        A long paragraph keeps its first sentences (about :data:`LEAD_CHARS` characters); a
+        paragraph that runs on into a displayed formula (it ends without a full stop) keeps it.
+        """
         tokens = self.tokens(text)
         for k, t in enumerate(tokens):
             if t.level != 0 or t.type not in (
@@ -576,22 +581,56 @@ class Renderer:
             ):
                 continue
             end = next(j for j in range(k + 1, len(tokens)) if tokens[j].level == 0)
-            words = tokens[k + 1].content.rstrip() if t.type == "paragraph_open" else "."
-            if not words.endswith((".", "!", "?")) and end + 1 < len(tokens):
-                if tokens[end + 1].type in ("math_block", "math_block_label"):
-                    end += 1  # the paragraph runs on into a displayed formula
+            if t.type == "paragraph_open":
+                words = tokens[k + 1].content.strip()
+                short = first_sentences(words, LEAD_CHARS)
+                if short != words:
+                    return self.html(short)
+                if not words.endswith((".", "!", "?")) and end + 1 < len(tokens):
+                    if tokens[end + 1].type in ("math_block", "math_block_label"):
+                        end += 1  # the paragraph runs on into a displayed formula
             return self.md.renderer.render(tokens[k : end + 1], self.md.options, {})
         return ""
+
+
+LEAD_CHARS = 320
+
+
+def first_sentences(text: str, limit: int) -> str:
+    """The first sentences of markdown ``text`` that fit in ``limit`` characters (at least one).
+
+    Sentences end at ``.``, ``!`` or ``?`` followed by a space and a capital letter, outside
+    math (``$...$``) and code spans.
+    """
+    if len(text) <= limit:
+        return text
+    protected = re.sub(r"\$[^$]*\$|`[^`]*`", lambda m: "x" * len(m.group(0)), text)
+    ends = [m.end() for m in re.finditer(r"[.!?](?=\s+[A-Z])", protected)]
+    fitting = [e for e in ends if e <= limit]
+    cut = fitting[-1] if fitting else (ends[0] if ends else len(text))
+    return text[:cut]
 
 
 def _img(src: str, alt: str, cls: str) -> str:
     return f'<figure class="{cls}"><img src="{html.escape(src)}" alt="{html.escape(alt)}"></figure>'
 
 
+def png_without_text(data: bytes) -> bytes:
+    """A PNG without its text chunks (matplotlib writes its name and web address there)."""
+    out, pos = [data[:8]], 8
+    while pos + 8 <= len(data):
+        length = int.from_bytes(data[pos : pos + 4], "big")
+        chunk = data[pos : pos + 12 + length]
+        if chunk[4:8] not in (b"tEXt", b"iTXt", b"zTXt"):
+            out.append(chunk)
+        pos += 12 + length
+    return b"".join(out)
+
+
 def write_image(mime: str, data: str, target: Path) -> None:
     """Write a stored notebook image (PNG as base64, SVG as text) to ``target``."""
     if IMAGE_TYPES[mime] == "png":
-        target.write_bytes(base64.b64decode(data))
+        target.write_bytes(png_without_text(base64.b64decode(data)))
     else:
         target.write_text(neutralise_urls(data), encoding="utf-8")
 
