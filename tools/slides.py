@@ -9,7 +9,9 @@ Not part of the ``gptlab`` package that learners import; run it from the reposit
 every ``notebooks/NN_slug.ipynb``, the same way each time:
 
 - ``"slide"``: the title cell (the first markdown cell) and every markdown cell that holds a
-  level-2 heading (``## ...``, a *planned section*; a MyST label line may come before it);
+  level-2 heading (``## ...``, a *planned section*; a MyST label line may come before it). In
+  the notebooks a heading often stands lower in a cell, after the words about the previous
+  section's figure, and a cell may hold two headings: each level-2 heading gets its slide;
 - ``"-"``: in each section, the first code cell whose stored outputs hold an image (the
   section's key plot, shown on the section's slide);
 - ``"skip"``: every other cell.
@@ -569,8 +571,9 @@ class Renderer:
     def lead(self, text: str) -> str:
         """The first paragraph or list of ``text`` as HTML: a slide's short lead.
 
-        A long paragraph keeps its first sentences (about :data:`LEAD_CHARS` characters); a
-        paragraph that runs on into a displayed formula (it ends without a full stop) keeps it.
+        A long paragraph keeps its first sentences (about :data:`LEAD_CHARS` characters). A
+        paragraph that runs on (it ends without a full stop) keeps the formula, list or table
+        that follows it.
         """
         tokens = self.tokens(text)
         for k, t in enumerate(tokens):
@@ -587,8 +590,13 @@ class Renderer:
                 if short != words:
                     return self.html(short)
                 if not words.endswith((".", "!", "?")) and end + 1 < len(tokens):
-                    if tokens[end + 1].type in ("math_block", "math_block_label"):
+                    follows = tokens[end + 1].type
+                    if follows in ("math_block", "math_block_label"):
                         end += 1  # the paragraph runs on into a displayed formula
+                    elif follows in ("bullet_list_open", "ordered_list_open", "table_open"):
+                        end = next(  # ... or into the list or table it announces
+                            j for j in range(end + 2, len(tokens)) if tokens[j].level == 0
+                        )
             return self.md.renderer.render(tokens[k : end + 1], self.md.options, {})
         return ""
 
@@ -625,6 +633,14 @@ def png_without_text(data: bytes) -> bytes:
             out.append(chunk)
         pos += 12 + length
     return b"".join(out)
+
+
+def is_wide(image: Path) -> bool:
+    """Whether a PNG is more than twice as wide as it is high (it goes under the text)."""
+    if image.suffix != ".png":
+        return False
+    head = image.read_bytes()[16:24]  # the IHDR chunk: width, height
+    return int.from_bytes(head[:4], "big") > 2 * int.from_bytes(head[4:], "big")
 
 
 def write_image(mime: str, data: str, target: Path) -> None:
@@ -670,12 +686,13 @@ def deck_html(
         f"{notes_html(title_notes)}\n</section>"
     ]
     for n, section in enumerate(chapter.sections, start=1):
-        figure = ""
+        figure, layout = "", ""
         if section.plot:
             mime, data, alt = section.plot
             target = assets / f"section-{n:02d}.{IMAGE_TYPES[mime]}"
             write_image(mime, data, target)
             figure = _img(f"_assets/{stem}/{target.name}", alt, "plot")
+            layout = " wide-figure" if is_wide(target) else " with-figure"
         entry = script_entry(script, section.heading)
         if entry:
             minutes = entry.get("talk_minutes")
@@ -689,7 +706,7 @@ def deck_html(
         slides.append(
             f'<section id="s{n}" data-heading="{html.escape(section.heading)}">\n'
             f"<h2>{r.inline(section.heading)}</h2>\n"
-            f'<div class="slide-body{" with-figure" if figure else ""}">'
+            f'<div class="slide-body{layout}">'
             f'<div class="text">{r.lead(section.lead)}</div>{figure}</div>\n'
             f"{notes_html(notes)}\n</section>"
         )
@@ -752,6 +769,10 @@ STYLE = """/* gptlab slides: reveal.js's white theme, laid out for a heading, te
   align-items: flex-start; justify-content: center; }
 .reveal .slide-body figure img { max-width: 100%; max-height: 100%; margin: 0;
   object-fit: contain; }
+/* A figure more than twice as wide as high goes under the text. */
+.reveal .slide-body.wide-figure { flex-direction: column; gap: 0.5em; }
+.reveal .slide-body.wide-figure .text { flex: 0 1 auto; max-height: 290px; }
+.reveal .slide-body.wide-figure figure { width: 100%; height: auto; min-height: 0; }
 .reveal .slide-body ul, .reveal .slide-body ol { margin-left: 1.2em; display: block; }
 .reveal .slide-body li { margin-bottom: 0.35em; }
 .reveal .slide-body table { font-size: 0.85em; }
@@ -880,6 +901,7 @@ sphinx-mathjax-offline by tools/slides.py: startup, core, TeX input, CommonHTML 
 
 
 def _copy(src: Path, dst: Path) -> None:
+    """Copy a file or a folder; text files lose outside addresses, not their licence comment."""
     files = sorted(src.rglob("*")) if src.is_dir() else [src]
     for file in files:
         if file.is_dir() or file.name in MATHJAX_LEFT_OUT:
