@@ -50,10 +50,11 @@ LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests 
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book test lint test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
+	@echo "make slides   a reveal.js deck per chapter in _build/slides (offline; S shows speaker notes)"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
 	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
 	@echo "make lab      open JupyterLab on the notebooks"
@@ -78,6 +79,13 @@ book: $(call env_for,book)
 	@echo "==> Building the website (warnings are errors)"
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "==> Done: open _build/html/index.html"
+
+# Slides: a reveal.js deck per chapter from the notebooks' slide marks (python tools/slides.py
+# mark stores them), with reveal.js and MathJax copied from their Python packages: no internet.
+slides: $(STAMP)
+	@echo "==> Building the slide decks into _build/slides"
+	$(BIN)/python tools/slides.py build --out _build/slides
+	@echo "==> Done: open _build/slides/index.html"
 
 test: $(STAMP)
 	@echo "==> Running every test (ruff, unit tests, site build and browser check, notebooks)"

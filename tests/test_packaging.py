@@ -32,6 +32,7 @@ BOOK_AND_TEST_TOOLS = {
     "sphinx-exercise",
     "sphinx-togglebutton",
     "sphinx-mathjax-offline",
+    "sphinx-revealjs",
     "sphinxcontrib-bibtex",
     "pytest",
     "nbval",
