@@ -56,6 +56,8 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "diagrams"
+NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+FIGURE_PATH = "../book/images/diagrams"  # as the notebooks see it
 PX_PER_INCH = 96  # drawing units are CSS pixels
 FS = 10  # body text, in points (13.3 px)
 FS_SMALL = 8.5
@@ -1400,11 +1402,11 @@ DIAGRAMS["04"] = [
         draw=multihead,
         title="Multi-head attention: split, attend, merge",
         alt=(
-            "A grid of tokens by channels, x of shape (B, T, C), goes through c_attn and is split "
-            "into q, k and v; view cuts each token's channels into nh groups, one colour per head, "
-            "and transpose(1, 2) stacks one (T, hs) grid per head. Attention then runs in every "
-            "head at once with a causal mask, and transpose, contiguous and view put the heads side"
-            " by side again before c_proj mixes them into the output of shape (B, T, C)."
+            "A tokens-by-channels grid x of shape (B, T, C) goes through c_attn and splits into q, "
+            "k and v; view cuts each token's channels into nh groups, one colour per head, and "
+            "transpose(1, 2) stacks one (T, hs) grid per head. Attention runs in all heads at once,"
+            " then transpose and view put the heads side by side again and c_proj mixes them into "
+            "(B, T, C)."
         ),
         caption=(
             "Heads are a reshape: `view` and `transpose(1, 2)` turn `(B, T, C)` into `(B, nh, T, "
@@ -1472,13 +1474,14 @@ DIAGRAMS["07"] = [
     dict(
         file="07_training_loop.svg",
         draw=training_loop,
+        after="## 2. The pieces of the training loop",  # shown after this section's first paragraph
         title="The training loop: one optimizer step, again and again",
         alt=(
-            "Six boxes in a cycle: set the learning rate from the schedule (linear warmup, then "
-            "cosine decay), draw a batch x, y, run the model forward to the loss, call backward for"
-            " the gradients, clip their global norm to 1, and let AdamW update the weights, then "
-            "start again. Dashed arrows lead to evaluation on both splits and to saving a "
-            "checkpoint, each every few hundred steps."
+            "Six boxes in a loop: set the learning rate (linear warmup, then cosine decay), draw a "
+            "batch x, y, run the model forward to the loss, call backward for the gradients, clip "
+            "their global norm to 1, and let AdamW update the weights. Dashed lines lead to what "
+            "happens every so often: evaluation on both splits, a checkpoint and a sample of "
+            "generated text."
         ),
         caption=(
             "One step of the loop: learning rate, batch, loss, gradients, clipping, AdamW; "
@@ -1531,12 +1534,11 @@ DIAGRAMS["10"] = [
         draw=instruction_tuning,
         title="Instruction tuning: the template and its loss mask",
         alt=(
-            "A training example laid out by the template '### Instruction:', '### Input:', '### "
-            "Response:': the 56 prompt tokens (instruction 'Which Shakespeare play is this line "
-            "from?', input 'And you, our no less loving son of Albany,') have label -100 and are "
-            "not scored; the response 'King Lear' and the end marker, two newlines, are. A table of"
-            " the last 8 positions shows the labels -100, -100, -100, 75, 299, 439, 412, 540, each "
-            "scored against the prediction made one position earlier."
+            "A training example in the template '### Instruction:', '### Input:', '### Response:': "
+            "its 56 prompt tokens have label -100 and are not scored, while the response 'King "
+            "Lear' and its end marker are. A table of the last 8 positions shows the labels -100, "
+            "-100, -100, 75, 299, 439, 412, 540, each scored against the prediction made one "
+            "position earlier."
         ),
         caption=(
             "Instruction tuning keeps the next-token loss but scores only the response: prompt "
@@ -1570,13 +1572,11 @@ DIAGRAMS["12"] = [
         draw=huggingface,
         title="Our GPT and Hugging Face's GPT2LMHeadModel: one set of weights",
         alt=(
-            "A table pairs each parameter of our GPT with its Hugging Face name: embeddings and "
-            "LayerNorms are copied as they are, the four matrices of each block (attn.c_attn, "
-            "attn.c_proj, mlp.c_fc, mlp.c_proj) are transposed because Conv1D stores (in, out) "
-            "where nn.Linear stores (out, in), and lm_head is tied to wte. Below, the fused c_attn "
-            "stacks q, k and v as rows in ours and as columns in theirs, and the exported folder "
-            "holds config.json, generation_config.json, model.safetensors, tokenizer.json and "
-            "tokenizer_config.json."
+            "Each parameter of our GPT is paired with its Hugging Face name: embeddings and "
+            "LayerNorms are copied, the four matrices of each block are transposed because Conv1D "
+            "stores (in, out) where nn.Linear stores (out, in), and lm_head is tied to wte. Below: "
+            "the fused c_attn as rows q, k, v in ours and columns in theirs, and the five files of "
+            "the exported folder."
         ),
         caption=(
             "Converting to Hugging Face is a loop over names: the same tensors, the four `Conv1D` "
@@ -1591,12 +1591,11 @@ DIAGRAMS["13"] = [
         draw=evaluation,
         title="Evaluation: fair units, and prompting with examples",
         alt=(
-            "Top: held-out text is tokenized and the model's negative log-probabilities are summed "
-            "into a total in nats; divided by the number of tokens it gives 4.410 nats per token "
-            "(perplexity 82.3), divided by the number of characters 1.502 nats, or 2.167 bits, per "
-            "character, a unit fair across tokenizers. Bottom: a prompt with a task line, three "
-            "solved examples and a query; the model scores each of eight play titles by "
-            "log-probability and picks Macbeth, while the answer, The Tempest, comes sixth."
+            "Top: held-out text is tokenized and the model's negative log-probabilities are summed;"
+            " per token that is 4.410 nats (perplexity 82.3), per character 1.502 nats or 2.167 "
+            "bits, a unit fair across tokenizers. Bottom: a prompt with a task line, three solved "
+            "examples and a query; the model scores eight play titles and picks Macbeth, while the "
+            "answer, The Tempest, ranks sixth."
         ),
         caption=(
             "Loss per character compares models with different tokenizers; few-shot prompting puts "
@@ -1630,16 +1629,90 @@ def registry() -> list[tuple[str, Diagram]]:
     return [(nn, d) for nn in sorted(DIAGRAMS) for d in DIAGRAMS[nn]]
 
 
+def label(nn: str, d: Diagram) -> str:
+    """The figure's MyST name: ``diagram-NN`` for a chapter's opening diagram, and for another
+    one its file name (``07_training_loop.svg`` -> ``diagram-07-training-loop``)."""
+    if d is DIAGRAMS[nn][0]:
+        return f"diagram-{nn}"
+    return "diagram-" + Path(str(d["file"])).stem.replace("_", "-")
+
+
 def index() -> dict[str, list[dict[str, str]]]:
-    """diagrams.json: for each chapter, its diagrams' file, title, alt text and caption."""
+    """diagrams.json: for each chapter, its diagrams' file, MyST name, title, alt text, caption."""
     keys = ("file", "title", "alt", "caption")
-    return {nn: [{k: str(d[k]) for k in keys} for d in DIAGRAMS[nn]] for nn in sorted(DIAGRAMS)}
+    return {
+        nn: [{"name": label(nn, d)} | {k: str(d[k]) for k in keys} for d in DIAGRAMS[nn]]
+        for nn in sorted(DIAGRAMS)
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The notebooks show the diagrams: a MyST figure in a markdown cell, kept in step by --notebooks
+# --------------------------------------------------------------------------------------------
+
+AT_A_GLANCE = re.compile(r"^:::\{admonition\} At a glance\n.*?^:::$", re.S | re.M)
+
+
+def figure_block(nn: str, d: Diagram) -> str:
+    """The MyST figure directive that shows diagram ``d`` of chapter ``nn`` in its notebook."""
+    return (
+        f":::{{figure}} {FIGURE_PATH}/{d['file']}\n:name: {label(nn, d)}\n:alt: {d['alt']}\n"
+        f":width: 100%\n\n{d['caption']}\n:::"
+    )
+
+
+def place_figure(source: str, block: str, name: str, after: str | None) -> str:
+    """``source`` (a markdown cell) with ``block`` in it: in place of the figure named ``name``
+    if there is one, else after the At-a-glance box or after the first paragraph that follows
+    the heading ``after``."""
+    old = re.search(
+        rf"^:::\{{figure\}}[^\n]*\n:name: {re.escape(name)}\n.*?^:::$", source, re.S | re.M
+    )
+    if old:
+        return source[: old.start()] + block + source[old.end() :]
+    if after is None:
+        end = AT_A_GLANCE.search(source).end()
+    else:
+        start = source.index(after + "\n")
+        paragraph = source.index("\n\n", start) + 2  # the blank line after the heading
+        end = source.find("\n\n", paragraph)
+        end = len(source) if end == -1 else end
+    rest = source[end:]
+    return source[:end] + "\n\n" + block + ("\n\n" + rest.lstrip("\n") if rest.strip() else "")
+
+
+def update_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
+    """Put (or refresh) every diagram's figure in its notebook, changing nothing else; the
+    notebooks keep the repository's JSON layout. Returns the notebooks that changed."""
+    changed = []
+    for nn in sorted(DIAGRAMS):
+        (path,) = folder.glob(f"{nn}_*.ipynb")
+        raw = path.read_text(encoding="utf-8")
+        nb = json.loads(raw)
+        for d in DIAGRAMS[nn]:
+            after = d.get("after")
+            cells = [c for c in nb["cells"] if c["cell_type"] == "markdown"]
+            if after is not None:
+                cells = [c for c in cells if after + "\n" in "".join(c["source"])]
+            cell_ = cells[0]
+            source = place_figure(
+                "".join(cell_["source"]), figure_block(nn, d), label(nn, d), after
+            )
+            cell_["source"] = source.splitlines(keepends=True)
+        new = json.dumps(nb, indent=1, ensure_ascii=False) + "\n"
+        if new != raw:
+            path.write_text(new, encoding="utf-8")
+            changed.append(path)
+    return changed
 
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default: {OUT})")
     parser.add_argument("--png", action="store_true", help="also write PNG previews (not kept)")
+    parser.add_argument(
+        "--notebooks", action="store_true", help="also put each figure in its notebook"
+    )
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for _, d in registry():
@@ -1653,6 +1726,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     text_ = json.dumps(index(), indent=2, ensure_ascii=False) + "\n"
     (args.out / "diagrams.json").write_text(text_, encoding="utf-8")
     print(f"wrote {len(registry())} diagrams and diagrams.json to {args.out}")
+    if args.notebooks:
+        for path in update_notebooks():
+            print(f"updated the figures in {path.relative_to(NOTEBOOKS.parent)}")
 
 
 if __name__ == "__main__":
