@@ -56,7 +56,9 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
 OUT = Path(__file__).resolve().parent / "diagrams"
-NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
+ROOT = Path(__file__).resolve().parents[2]
+NOTEBOOKS = ROOT / "notebooks"
+PAGE = ROOT / "book" / "diagrams.md"  # all the diagrams on one page, written from DIAGRAMS
 FIGURE_PATH = "../book/images/diagrams"  # as the notebooks see it
 PX_PER_INCH = 96  # drawing units are CSS pixels
 FS = 10  # body text, in points (13.3 px)
@@ -1706,13 +1708,72 @@ def update_notebooks(folder: Path = NOTEBOOKS) -> list[Path]:
     return changed
 
 
+PAGE_INTRO = """\
+# Diagrams
+
+Every chapter opens with a diagram of what it builds. Here they are on one page, in the order of
+the course, each with its caption and a link to its chapter: a map of the whole book, and pictures
+ready for a workshop's slides. The files are SVGs in `book/images/diagrams/` (text stays text, so
+they are sharp at any size and searchable), free to reuse under CC BY 4.0 like the rest of the
+book's prose and figures.
+
+They are drawn from code, in one visual language, by `book/images/make_diagrams.py`; the same
+palette draws the course map on the {doc}`landing page <intro>`. A colour means the same thing
+in every diagram:
+
+- **blue**: data (text, bytes, token ids, batches, files);
+- **orange**: the model's computation (layers, attention, projections);
+- **green**: training (the loss, gradients, the optimizer, what is trained);
+- **purple**: what fine-tuning adds (a classification head, LoRA's matrices);
+- **yellow**: what the diagram points at (a highlighted value, a read-out);
+- **grey**: frozen weights, masked positions, ignored labels.
+
+Chapter 04 is the one exception: there the light shades tell the four attention heads apart.
+Shapes are written as in the code, `(B, T, C)` and `(B, nh, T, hs)`. The numbers in a diagram
+are the course's own, from its code or from the stored outputs of the chapter it opens, unless
+the diagram says they were made up for the drawing.
+"""
+
+
+def chapter_titles(folder: Path = NOTEBOOKS) -> dict[str, tuple[str, str]]:
+    """For each chapter NN: its notebook's name without suffix and the title of its first cell."""
+    out = {}
+    for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
+        first = "".join(json.loads(path.read_text(encoding="utf-8"))["cells"][0]["source"])
+        out[path.name[:2]] = (path.stem, first.splitlines()[0].removeprefix("# "))
+    return out
+
+
+def page() -> str:
+    """book/diagrams.md: every diagram, grouped by chapter, with its caption and chapter link."""
+    titles = chapter_titles()
+    parts = [PAGE_INTRO]
+    for nn in sorted(DIAGRAMS):
+        stem, title = titles[nn]
+        parts.append(f"\n## {title}\n")
+        for d in DIAGRAMS[nn]:
+            parts.append(
+                f"\n:::{{figure}} images/diagrams/{d['file']}\n:alt: {d['alt']}\n:width: 100%\n\n"
+                f"{d['caption']} See {{doc}}`chapter {nn} <../notebooks/{stem}>`.\n:::\n"
+            )
+    return "".join(parts)
+
+
+def update_page(path: Path = PAGE) -> bool:
+    """Write book/diagrams.md if it differs; return whether it changed."""
+    new = page()
+    if path.exists() and path.read_text(encoding="utf-8") == new:
+        return False
+    path.write_text(new, encoding="utf-8")
+    return True
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default: {OUT})")
     parser.add_argument("--png", action="store_true", help="also write PNG previews (not kept)")
-    parser.add_argument(
-        "--notebooks", action="store_true", help="also put each figure in its notebook"
-    )
+    help_ = "also put each figure in its notebook and rewrite book/diagrams.md"
+    parser.add_argument("--notebooks", action="store_true", help=help_)
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     for _, d in registry():
@@ -1728,7 +1789,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     print(f"wrote {len(registry())} diagrams and diagrams.json to {args.out}")
     if args.notebooks:
         for path in update_notebooks():
-            print(f"updated the figures in {path.relative_to(NOTEBOOKS.parent)}")
+            print(f"updated the figures in {path.relative_to(ROOT)}")
+        if update_page():
+            print(f"wrote {PAGE.relative_to(ROOT)}")
 
 
 if __name__ == "__main__":
