@@ -6,11 +6,14 @@ meaning per colour (blue data, orange the model's computation, green training, p
 fine-tuning adds, yellow what the diagram points at, grey frozen or masked). Run from the
 repository root after changing a diagram:
 
-    .venv/bin/python book/images/make_diagrams.py [--out DIR] [--png]
+    .venv/bin/python book/images/make_diagrams.py [--notebooks] [--out DIR [--png]]
 
 The output is deterministic (fixed SVG ids, no dates), so re-running it without changes leaves
-the committed files byte for byte as they are. tests/test_diagrams.py checks that, the colours,
-and that each notebook shows its diagram with the alt text and caption of diagrams.json.
+the committed files byte for byte as they are. ``--notebooks`` also puts each diagram into its
+notebook as a MyST figure (the opening one right after the At-a-glance box), with the alt text
+and caption registered here, and rewrites book/diagrams.md; it changes nothing else in the
+notebooks. ``--out DIR --png`` writes PNG previews too, for looking at. tests/test_diagrams.py
+checks all of this, the colours, and the numbers the diagrams print.
 
 One function per diagram; DIAGRAMS at the bottom registers each with its file name, title, alt
 text and caption. Drawing units are CSS pixels: a 900 x 400 canvas is a 900 x 400 px SVG.
@@ -1032,8 +1035,8 @@ def instruction_tuning(title: str) -> Figure:
 def lora(title: str) -> Figure:
     """h = W x + (alpha / r) B A x: W frozen, A and B trained, B zero at the start; merging."""
     fig, ax = canvas(title, height=420)
-    text(ax, 20, 366, "h = W x + (α/r) B A x: W frozen; A and B trained; r is small (4 in "
-         "chapter 11, with α = 8)", ha="left")  # fmt: skip
+    text(ax, 20, 366, "h = W x + (α/r) B A x: W frozen; A and B trained; r is small (chapter 11: "
+         "4 and 16, with α = 8)", ha="left")  # fmt: skip
     ym = 222
     titled_box(ax, 20, ym - 30, 70, 60, "x", "(…, d_in)", kind=DATA, mono_body=True)
     line(ax, [90, 112], [ym, ym], lw=1.3)
@@ -1772,10 +1775,12 @@ def update_page(path: Path = PAGE) -> bool:
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default: {OUT})")
-    parser.add_argument("--png", action="store_true", help="also write PNG previews (not kept)")
+    parser.add_argument("--png", action="store_true", help="also write PNG previews (with --out)")
     help_ = "also put each figure in its notebook and rewrite book/diagrams.md"
     parser.add_argument("--notebooks", action="store_true", help=help_)
     args = parser.parse_args(argv)
+    if args.png and args.out.resolve() == OUT:
+        parser.error("PNG previews are for looking at, not for the book: add --out DIR")
     args.out.mkdir(parents=True, exist_ok=True)
     for _, d in registry():
         use_book_style(f"gptlab-diagram-{d['file']}")
