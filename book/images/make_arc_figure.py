@@ -5,7 +5,8 @@ Run from the repository root after changing the chapter list:
     .venv/bin/python book/images/make_arc_figure.py
 
 The output is deterministic (fixed SVG ids, no date), so re-running it without changes
-leaves the committed file as it is.
+leaves the committed file as it is. Colours and type come from bookstyle.py, which the
+chapter diagrams (make_diagrams.py) share.
 """
 
 from __future__ import annotations
@@ -16,6 +17,18 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+from bookstyle import (  # noqa: E402
+    BLUE,
+    GREEN,
+    INK,
+    MUTED,
+    ORANGE,
+    PURPLE,
+    SVG_METADATA,
+    TEXT,
+    YELLOW,
+    use_book_style,
+)
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 OUT = Path(__file__).with_name("course-arc.svg")
@@ -40,11 +53,11 @@ CHAPTERS = [
 ]
 # Parts of the book: (first chapter, last chapter, name, colour)
 PARTS = [
-    (0, 2, "Text to numbers", "#dbe9f6"),
-    (3, 6, "Build the model", "#fde2c8"),
-    (7, 8, "Train and generate", "#d9f0d3"),
-    (9, 13, "Adapt and evaluate", "#e8dff2"),
-    (14, 14, "Look inside", "#fff2b3"),
+    (0, 2, "Text to numbers", BLUE),
+    (3, 6, "Build the model", ORANGE),
+    (7, 8, "Train and generate", GREEN),
+    (9, 13, "Adapt and evaluate", PURPLE),
+    (14, 14, "Look inside", YELLOW),
 ]
 
 
@@ -53,9 +66,7 @@ def colour_of(index: int) -> str:
 
 
 def main() -> None:
-    plt.rcParams["svg.hashsalt"] = "gptlab-course-arc"
-    plt.rcParams["svg.fonttype"] = "none"  # keep text as text: small, sharp and searchable
-    plt.rcParams["font.family"] = "sans-serif"
+    use_book_style("gptlab-course-arc")
 
     fig, ax = plt.subplots(figsize=(13.5, 4.0))
     ax.set_xlim(0, 15.8)
@@ -81,13 +92,11 @@ def main() -> None:
             h,
             boxstyle="round,pad=0.02,rounding_size=0.12",
             linewidth=1.2,
-            edgecolor="#444444",
+            edgecolor=INK,
             facecolor=colour_of(i),
         )
         ax.add_patch(box)
-        ax.text(
-            x + 0.1, y + h - 0.12, num, fontsize=10, fontweight="bold", va="top", color="#333333"
-        )
+        ax.text(x + 0.1, y + h - 0.12, num, fontsize=10, fontweight="bold", va="top", color=TEXT)
         ax.text(x + w / 2, y + h / 2 + 0.02, title, fontsize=10, ha="center", va="center")
         ax.text(
             x + w / 2,
@@ -96,21 +105,19 @@ def main() -> None:
             fontsize=8,
             ha="center",
             va="bottom",
-            color="#555555",
+            color=MUTED,
             style="italic",
         )
         centres.append((x, y))
 
-    arrow = dict(arrowstyle="-|>", mutation_scale=12, linewidth=1.2, color="#444444")
+    arrow = dict(arrowstyle="-|>", mutation_scale=12, linewidth=1.2, color=INK)
     for i in range(len(CHAPTERS) - 1):
         (x0, y0), (x1, y1) = centres[i], centres[i + 1]
         if y0 == y1:
             ax.add_patch(FancyArrowPatch((x0 + w, y0 + h / 2), (x1, y1 + h / 2), **arrow))
         else:  # from the end of the first row, back along the gap, down to the second row
             gap = (y0 + y1 + h) / 2
-            ax.plot(
-                [x0 + w / 2, x0 + w / 2, x1 + w / 2], [y0, gap, gap], color="#444444", linewidth=1.2
-            )
+            ax.plot([x0 + w / 2, x0 + w / 2, x1 + w / 2], [y0, gap, gap], color=INK, linewidth=1.2)
             ax.add_patch(FancyArrowPatch((x1 + w / 2, gap), (x1 + w / 2, y1 + h), **arrow))
 
     # legend of the parts, below the boxes
@@ -123,14 +130,14 @@ def main() -> None:
                 0.35,
                 boxstyle="round,pad=0.01,rounding_size=0.05",
                 linewidth=1,
-                edgecolor="#444444",
+                edgecolor=INK,
                 facecolor=colour,
             )
         )
         ax.text(x + 0.5, 0.375, name, fontsize=10, va="center")
 
     fig.tight_layout()
-    fig.savefig(OUT, format="svg", metadata={"Date": None, "Creator": None})
+    fig.savefig(OUT, format="svg", metadata=SVG_METADATA)
     plt.close(fig)
     print(f"wrote {OUT}")
 
