@@ -42,25 +42,43 @@ def run_time_phrase(seconds: float) -> str:
     return f"about {half_minutes:g} minutes"
 
 
-def execute(path: Path) -> dict:
-    """Run the notebook in place; return its measured times."""
-    import nbformat
+def run_cells(nb, cwd: Path, timeout: int = 600) -> dict:
+    """Run every cell of the notebook ``nb`` (an nbformat node, changed in place) top to bottom
+    in a fresh ``python3`` kernel started in the folder ``cwd``, as a learner's run would.
+
+    Each code cell gets its outputs and, in ``metadata.execution``, nbclient's timestamps
+    (``iopub.status.busy`` ... ``iopub.status.idle``). A cell that raises stops the run with
+    nbclient's ``CellExecutionError``. Returns the wall-clock and CPU seconds of the whole run
+    (``tools/workshop.py time-scripts`` uses the timestamps to time each section).
+    """
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(cwd)}},
     )
     t0 = time.perf_counter()
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):  # CellExecutionError stops it: nothing written
+        for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         cpu = kernel_cpu_seconds(client.km)
     wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
+
+
+def execute(path: Path) -> dict:
+    """Run the notebook in place; return its measured times."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    times = run_cells(nb, path.parent)  # CellExecutionError stops it: nothing written
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
-    return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
+    return times
 
 
 def kernel_cpu_seconds(kernel_manager) -> float | None:
