@@ -8,8 +8,9 @@ For each notebook it runs every cell top to bottom (as a learner would), removes
 execution timestamps that nbclient writes into the cells (so that a re-run changes only what
 really changed), and stores the wall-clock and CPU time of the run in
 ``book/data/run-times.json``. From that record it then writes the "Run time" phrase of the
-notebook's At-a-glance box and the notebook's row in the instructor guide's table of minutes, so
-the run times the book states are the measured ones (``tests/test_chapters.py`` checks it).
+notebook's At-a-glance box, and brings the instructor guide's table of minutes and the estimated
+compute minutes of ``book/agendas.yml`` up to date (``tools/teaching.py``), so the run times the
+book states are the measured ones (``tests/test_chapters.py`` checks it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "book" / "data" / "run-times.json"
-INSTRUCTORS = ROOT / "book" / "instructors.md"
 PHRASE_IN_NOTEBOOK = re.compile(
     r"(\*\*Run time\*\* )(about [\d.]+ (?:seconds|minutes)|about a minute|under a minute)"
 )
@@ -104,14 +104,14 @@ def state_run_time(path: Path, seconds: float) -> None:
     first = PHRASE_IN_NOTEBOOK.sub(lambda m: m.group(1) + phrase, first, count=1)
     nb["cells"][0]["source"] = first.splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    nn = path.name[:2]
-    lines = INSTRUCTORS.read_text().splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        cells = line.split(" | ")
-        if line.startswith(f"| {nn} | ") and len(cells) == 7:
-            cells[3] = phrase
-            lines[i] = " | ".join(cells)
-    INSTRUCTORS.write_text("".join(lines))
+    # The instructor guide's table of minutes per chapter shows the same phrase: it is written
+    # from run-times.json, like the estimated compute minutes of book/agendas.yml.
+    import teaching  # tools/teaching.py
+
+    try:
+        teaching.sync_timings()
+    except ValueError as err:
+        print(f"{path.name}: the agendas were not updated: {err}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

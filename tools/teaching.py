@@ -111,7 +111,7 @@ def section_titles(nn: str, src: Path = NOTEBOOKS) -> list[str]:
 
 
 def load_scripts(path: Path = SCRIPTS) -> dict[str, dict]:
-    """The run-and-explain scripts by chapter: {"07": {"must_leave_with": ..., "sections": [...]}}."""
+    """The run-and-explain scripts by chapter: {"07": {"must_leave_with", "sections"}}."""
     return yaml.safe_load(Path(path).read_text(encoding="utf-8"))["chapters"]
 
 
@@ -122,7 +122,9 @@ def modes(script: dict) -> dict[str, str]:
 
 def talk_minutes(script: dict, only: list[str] | None = None) -> int:
     """The talk minutes of a script: all its sections, or only those named in ``only``."""
-    return sum(s["talk_minutes"] for s in script["sections"] if only is None or s["section"] in only)
+    return sum(
+        s["talk_minutes"] for s in script["sections"] if only is None or s["section"] in only
+    )
 
 
 def script_problems(scripts: dict, src: Path = NOTEBOOKS) -> list[str]:
@@ -181,7 +183,8 @@ def cell_seconds(cell) -> float:
 def section_seconds(nb) -> dict[str, float]:
     """Seconds per section (Opening and each ``##`` section) of an executed notebook."""
     return {
-        title: sum(cell_seconds(nb.cells[i]) for i in cells) for title, cells in sections(nb)
+        title: sum((cell_seconds(nb.cells[i]) for i in cells), 0.0)
+        for title, cells in sections(nb)
     }
 
 
@@ -413,7 +416,16 @@ def _q(text: str) -> str:
     return json.dumps(text, ensure_ascii=False)
 
 
-_SESSION_KEYS = ("start", "minutes", "part", "chapter", "sections", "exercises", "flexible", "title")
+_SESSION_KEYS = (
+    "start",
+    "minutes",
+    "part",
+    "chapter",
+    "sections",
+    "exercises",
+    "flexible",
+    "title",
+)
 _CHAPTER_KEYS = ("title", "talk", "compute", "timing", "teaching", "exercises")
 
 
@@ -478,6 +490,8 @@ def sync_timings(
     agendas: Path = AGENDAS,
     scripts: Path = SCRIPTS,
     record: Path = SCRIPT_TIMES,
+    guide: Path = GUIDE,
+    term_page: Path = TERM_PAGE,
     check: bool = False,
 ) -> bool:
     """Carry the scripts' talk minutes and the measured (or estimated) compute minutes into
@@ -515,7 +529,9 @@ def sync_timings(
     for path, new in ((Path(agendas), dump_agendas(data, header)),):
         if path.read_text(encoding="utf-8") != new:
             if check:
-                raise ValueError(f"{path} is out of date: run python tools/workshop.py sync-timings")
+                raise ValueError(
+                    f"{path} is out of date: run python tools/workshop.py sync-timings"
+                )
             path.write_text(new, encoding="utf-8")
             changed = True
     if measured and Path(record).read_text(encoding="utf-8") != dump_script_times(measured):
@@ -523,7 +539,10 @@ def sync_timings(
             raise ValueError(f"{record} is out of date: run python tools/workshop.py sync-timings")
         Path(record).write_text(dump_script_times(measured), encoding="utf-8")
         changed = True
-    return write_guide_tables(check=check) or changed
+    tables = write_guide_tables(
+        guide, term_page, check=check, data=data, scripts=all_scripts, measured=measured
+    )
+    return tables or changed
 
 
 # ---------------------------------------------------------------- the generated tables
@@ -571,14 +590,14 @@ def chapter_table(data: dict, run_times: dict | None = None) -> str:
         checked[nn] = checked.get(nn, 0) + 1
     rows = []
     for nn, c in data["chapters"].items():
-        wall = run_times[notebook_path(nn).name]["wall_s"]
-        rows.append(
-            [nn, c["title"], checked.get(nn, 0), run_time_phrase(wall), c["talk"], c["compute"],
-             c["timing"], c["teaching"], c["exercises"], c["teaching"] + c["exercises"]]
-        )  # fmt: skip
-    header = ["chapter", "title", "checked exercises", "notebook run time", "talk (min)",
-              "compute (min)", "timing", "teaching (min)", "exercises (min)", "total (min)"]  # fmt: skip
-    return _table(header, ["---", "---", "---:", "---", "---:", "---:", "---", "---:", "---:", "---:"], rows)
+        phrase = run_time_phrase(run_times[notebook_path(nn).name]["wall_s"])
+        total = c["teaching"] + c["exercises"]
+        rows.append([nn, c["title"], checked.get(nn, 0), phrase, c["talk"], c["compute"]])
+        rows[-1] += [c["timing"], c["teaching"], c["exercises"], total]
+    header = ["chapter", "title", "checked exercises", "notebook run time", "talk (min)"]
+    header += ["compute (min)", "timing", "teaching (min)", "exercises (min)", "total (min)"]
+    align = ["---", "---", "---:", "---", "---:", "---:", "---", "---:", "---:", "---:"]
+    return _table(header, align, rows)
 
 
 def agenda_tables(agenda: dict) -> str:
@@ -586,7 +605,11 @@ def agenda_tables(agenda: dict) -> str:
     parts = []
     for d, day in enumerate(agenda["days"], 1):
         rows = [
-            [f"{s['start']}–{hhmm(minutes_of(s['start']) + s['minutes'])}", s["minutes"], s["title"]]
+            [
+                f"{s['start']}–{hhmm(minutes_of(s['start']) + s['minutes'])}",
+                s["minutes"],
+                s["title"],
+            ]
             for s in day["sessions"]
         ]
         table = _table(["time", "minutes", "session"], ["---", "---:", "---"], rows)
@@ -604,11 +627,10 @@ def script_block(nn: str, script: dict, row: dict, measured: dict) -> str:
     """A chapter's run-and-explain script for the guide: the sentence every learner leaves
     with, one row per section, and the links to the chapter's material."""
     secs = measured_sections(nn, script, measured)
-    rows = [
-        [s["section"], s["mode"], s["talk_minutes"],
-         "–" if secs is None else f"{secs[s['section']]:.1f}", s["note"]]
-        for s in script["sections"]
-    ]  # fmt: skip
+    rows = []
+    for s in script["sections"]:
+        seconds = "–" if secs is None else f"{secs[s['section']]:.1f}"
+        rows.append([s["section"], s["mode"], s["talk_minutes"], seconds, s["note"]])
     table = _table(
         ["section", "mode", "talk (min)", "compute (s)", "what to do"],
         ["---", "---", "---:", "---:", "---"],
@@ -619,7 +641,7 @@ def script_block(nn: str, script: dict, row: dict, measured: dict) -> str:
     exercises = (
         f"{{ref}}`in the chapter <{label}>`, {{ref}}`in the catalog <exercise-catalog>`"
         if label
-        else "none to check (the setup check is the exercise); {ref}`the catalog <exercise-catalog>`"
+        else "none to check (the setup check is its exercise); {ref}`catalog <exercise-catalog>`"
     )
     timing = (
         f"compute {row['compute']} min measured by `time-scripts`"
@@ -627,6 +649,7 @@ def script_block(nn: str, script: dict, row: dict, measured: dict) -> str:
         else f"compute {row['compute']} min estimated from the notebook's whole run time"
     )
     return (
+        f"(script-{nn})=\n"
         f"**Run-and-explain script** (talk {row['talk']} min, {timing}). "
         f"**Every learner leaves with:** {' '.join(script['must_leave_with'].split())}\n\n"
         f"{table}\n\n"
@@ -636,10 +659,13 @@ def script_block(nn: str, script: dict, row: dict, measured: dict) -> str:
     )
 
 
-def guide_blocks(data: dict | None = None) -> dict[str, str]:
-    """Every generated block of the instructor guide, by name."""
+def guide_blocks(
+    data: dict | None = None, scripts: dict | None = None, measured: dict | None = None
+) -> dict[str, str]:
+    """Every generated block of the instructor guide, by name (default: from the files)."""
     data = read_agendas()[0] if data is None else data
-    scripts, measured = load_scripts(), load_script_times()
+    scripts = load_scripts() if scripts is None else scripts
+    measured = load_script_times() if measured is None else measured
     blocks = {"chapter-minutes": chapter_table(data)}
     for agenda in data["agendas"]:
         blocks[f"agenda-{agenda['id']}"] = agenda_tables(agenda)
@@ -652,19 +678,28 @@ def _write(path: Path, new: str, check: bool) -> bool:
     if path.read_text(encoding="utf-8") == new:
         return False
     if check:
-        raise ValueError(f"the tables in {path} are out of date: run python tools/workshop.py guide-tables")
+        raise ValueError(
+            f"the tables in {path} are out of date: run python tools/workshop.py guide-tables"
+        )
     path.write_text(new, encoding="utf-8")
     return True
 
 
 def write_guide_tables(
-    guide: Path = GUIDE, term_page: Path = TERM_PAGE, check: bool = False
+    guide: Path = GUIDE,
+    term_page: Path = TERM_PAGE,
+    check: bool = False,
+    data: dict | None = None,
+    scripts: dict | None = None,
+    measured: dict | None = None,
 ) -> bool:
-    """Write the generated tables of the instructor guide and of the term plan page; True if
-    a file changed. With ``check=True`` nothing is written and ValueError says what is stale."""
+    """Write the generated tables of the instructor guide and of the term plan page (from
+    ``data``, ``scripts`` and ``measured``, by default the files); True if a file changed.
+    With ``check=True`` nothing is written and ValueError says what is out of date."""
     guide, term_page = Path(guide), Path(term_page)
+    blocks = guide_blocks(data, scripts, measured)
     changed = _write(
-        guide, replace_blocks(guide.read_text(encoding="utf-8"), guide_blocks(), guide.name), check
+        guide, replace_blocks(guide.read_text(encoding="utf-8"), blocks, guide.name), check
     )
     text = term_page.read_text(encoding="utf-8")
     return _write(term_page, replace_blocks(text, term_blocks(), term_page.name), check) or changed
@@ -719,7 +754,7 @@ def term_problems(term: dict) -> list[str]:
 
 
 def term_blocks(term: dict | None = None) -> dict[str, str]:
-    """The generated tables of book/term-plan.md: the weeks, the project's milestones, the rubric."""
+    """The generated blocks of book/term-plan.md: weeks, project, milestones, rubric."""
     term = load_term() if term is None else term
     rows = []
     for w in term["weeks"]:
@@ -729,8 +764,8 @@ def term_blocks(term: dict | None = None) -> dict[str, str]:
         readings = "; ".join(f"{{cite:t}}`{key}`" for key in w.get("readings", []))
         exercises = ", ".join(f"`{name}`" for name in w.get("exercises", []))
         topic = w["topic"] if w.get("chapters") else f"**{w['topic']}**"
-        rows.append([w["week"], chapter or "–", topic, readings or "–", exercises or "–",
-                     w["homework"]])  # fmt: skip
+        rows.append([w["week"], chapter or "–", topic, readings or "–", exercises or "–"])
+        rows[-1].append(w["homework"])
     weeks = _table(
         ["week", "chapter", "topic", "reading", "exercises (checked)", "homework"],
         ["---:", "---", "---", "---", "---", "---"],
@@ -746,4 +781,17 @@ def term_blocks(term: dict | None = None) -> dict[str, str]:
         ["---", "---:", "---"],
         [[r["criterion"], r["weight"], r["full_marks"]] for r in term["project"]["rubric"]],
     )
-    return {"term-weeks": weeks, "term-milestones": milestones, "term-rubric": rubric}
+    project = term["project"]
+    options = "\n".join(f"{i}. {' '.join(o.split())}" for i, o in enumerate(project["options"], 1))
+    deliverables = "\n".join(f"- {' '.join(d.split())}" for d in project["deliverables"])
+    brief = (
+        f"**{project['title']}.** {' '.join(project['brief'].split())}\n\n"
+        f"Three kinds of project fit the course; a pair may propose another of the same size.\n\n"
+        f"{options}\n\n**Deliverables.**\n\n{deliverables}"
+    )
+    return {
+        "term-weeks": weeks,
+        "term-project": brief,
+        "term-milestones": milestones,
+        "term-rubric": rubric,
+    }
