@@ -183,8 +183,7 @@ def cell_seconds(cell) -> float:
 def section_seconds(nb) -> dict[str, float]:
     """Seconds per section (Opening and each ``##`` section) of an executed notebook."""
     return {
-        title: sum((cell_seconds(nb.cells[i]) for i in cells), 0.0)
-        for title, cells in sections(nb)
+        title: sum((cell_seconds(nb.cells[i]) for i in cells), 0.0) for title, cells in sections(nb)
     }
 
 
