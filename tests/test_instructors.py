@@ -601,7 +601,8 @@ def test_term_plan_is_consistent():
 
 def test_term_plan_page_shows_the_plan():
     page = (ROOT / "book" / "term-plan.md").read_text(encoding="utf-8")
-    weeks, milestones, rubric = _tables(page)
+    weeks, homework, milestones, rubric = _tables(page)
+    assert [r[1] for r in homework] == [" ".join(w["homework"].split()) for w in TERM["weeks"]]
     assert [int(r[0]) for r in weeks] == [w["week"] for w in TERM["weeks"]]
     for row, w in zip(weeks, TERM["weeks"], strict=True):
         for key in w["readings"]:

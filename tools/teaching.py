@@ -764,11 +764,13 @@ def term_blocks(term: dict | None = None) -> dict[str, str]:
         exercises = ", ".join(f"`{name}`" for name in w.get("exercises", []))
         topic = w["topic"] if w.get("chapters") else f"**{w['topic']}**"
         rows.append([w["week"], chapter or "–", topic, readings or "–", exercises or "–"])
-        rows[-1].append(w["homework"])
     weeks = _table(
-        ["week", "chapter", "topic", "reading", "exercises (checked)", "homework"],
-        ["---:", "---", "---", "---", "---", "---"],
+        ["week", "chapter", "topic", "reading", "exercises (checked)"],
+        ["---:", "---", "---", "---", "---"],
         rows,
+    )
+    homework = _table(
+        ["week", "homework"], ["---:", "---"], [[w["week"], w["homework"]] for w in term["weeks"]]
     )
     milestones = _table(
         ["week", "project milestone"],
@@ -790,6 +792,7 @@ def term_blocks(term: dict | None = None) -> dict[str, str]:
     )
     return {
         "term-weeks": weeks,
+        "term-homework": homework,
         "term-project": brief,
         "term-milestones": milestones,
         "term-rubric": rubric,
