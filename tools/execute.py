@@ -95,7 +95,8 @@ def kernel_cpu_seconds(kernel_manager) -> float | None:
 
 
 def state_run_time(path: Path, seconds: float) -> None:
-    """Write the measured phrase into the notebook's first cell and the instructor table."""
+    """Write the measured phrase into the notebook's first cell, then bring the instructor
+    guide's tables and the estimated minutes of book/agendas.yml up to date."""
     phrase = run_time_phrase(seconds)
     nb = json.loads(path.read_text())
     first = "".join(nb["cells"][0]["source"])

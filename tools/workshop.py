@@ -57,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from teaching import DISCUSSION_MINUTES, exercise_minutes  # noqa: F401  (tools/teaching.py)
 
 SOLUTION_TAG = "solution"
 SOLUTION_MARK = "# solution"
@@ -496,7 +497,6 @@ def build_learner_site(
 
 CATALOG_START = "<!-- exercise catalog: written by `python tools/workshop.py exercise-table` -->"
 CATALOG_END = "<!-- end of the exercise catalog -->"
-DISCUSSION_MINUTES = 10  # the discussion exercise and the concept check of each chapter
 
 
 def exercise_table() -> str:
@@ -514,17 +514,6 @@ def exercise_table() -> str:
             f"| {prompt} |"
         )
     return "\n".join(lines)
-
-
-def exercise_minutes() -> dict[str, int]:
-    """Minutes of exercises per chapter ("01": ...): the catalog's plus the discussion's."""
-    from gptlab.exercises import catalog
-
-    minutes: dict[str, int] = {}
-    for row in catalog():
-        nn = f"{row['chapter']:02d}"
-        minutes[nn] = minutes.get(nn, DISCUSSION_MINUTES) + row["minutes"]
-    return minutes
 
 
 def write_exercise_table(guide: str | Path = "book/instructors.md", check: bool = False) -> bool:
@@ -583,7 +572,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.action in ("time-scripts", "sync-timings", "guide-tables"):
-            import teaching  # tools/teaching.py
+            import teaching  # tools/teaching.py, already loaded above
 
             if args.action == "time-scripts":
                 teaching.time_scripts(args.chapters or None)
