@@ -8,8 +8,9 @@ For each notebook it runs every cell top to bottom (as a learner would), removes
 execution timestamps that nbclient writes into the cells (so that a re-run changes only what
 really changed), and stores the wall-clock and CPU time of the run in
 ``book/data/run-times.json``. From that record it then writes the "Run time" phrase of the
-notebook's At-a-glance box and the notebook's row in the instructor guide's table of minutes, so
-the run times the book states are the measured ones (``tests/test_chapters.py`` checks it).
+notebook's At-a-glance box, and brings the instructor guide's table of minutes and the estimated
+compute minutes of ``book/agendas.yml`` up to date (``tools/teaching.py``), so the run times the
+book states are the measured ones (``tests/test_chapters.py`` checks it).
 """
 
 from __future__ import annotations
@@ -26,7 +27,6 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 RECORD = ROOT / "book" / "data" / "run-times.json"
-INSTRUCTORS = ROOT / "book" / "instructors.md"
 PHRASE_IN_NOTEBOOK = re.compile(
     r"(\*\*Run time\*\* )(about [\d.]+ (?:seconds|minutes)|about a minute|under a minute)"
 )
@@ -42,25 +42,43 @@ def run_time_phrase(seconds: float) -> str:
     return f"about {half_minutes:g} minutes"
 
 
-def execute(path: Path) -> dict:
-    """Run the notebook in place; return its measured times."""
-    import nbformat
+def run_cells(nb, cwd: Path, timeout: int = 600) -> dict:
+    """Run every cell of the notebook ``nb`` (an nbformat node, changed in place) top to bottom
+    in a fresh ``python3`` kernel started in the folder ``cwd``, as a learner's run would.
+
+    Each code cell gets its outputs and, in ``metadata.execution``, nbclient's timestamps
+    (``iopub.status.busy`` ... ``iopub.status.idle``). A cell that raises stops the run with
+    nbclient's ``CellExecutionError``. Returns the wall-clock and CPU seconds of the whole run
+    (``tools/workshop.py time-scripts`` uses the timestamps to time each section).
+    """
     from nbclient import NotebookClient
 
-    nb = nbformat.read(path, as_version=4)
     client = NotebookClient(
-        nb, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}
+        nb,
+        timeout=timeout,
+        kernel_name="python3",
+        record_timing=True,
+        resources={"metadata": {"path": str(cwd)}},
     )
     t0 = time.perf_counter()
     with client.setup_kernel():
-        for index, cell in enumerate(nb.cells):  # CellExecutionError stops it: nothing written
+        for index, cell in enumerate(nb.cells):
             client.execute_cell(cell, index)
         cpu = kernel_cpu_seconds(client.km)
     wall = time.perf_counter() - t0
+    return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
+
+
+def execute(path: Path) -> dict:
+    """Run the notebook in place; return its measured times."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    times = run_cells(nb, path.parent)  # CellExecutionError stops it: nothing written
     for cell in nb.cells:
         cell.metadata.pop("execution", None)
     nbformat.write(nb, path)
-    return {"wall_s": round(wall, 1), "cpu_s": cpu and round(cpu, 1)}
+    return times
 
 
 def kernel_cpu_seconds(kernel_manager) -> float | None:
@@ -77,7 +95,8 @@ def kernel_cpu_seconds(kernel_manager) -> float | None:
 
 
 def state_run_time(path: Path, seconds: float) -> None:
-    """Write the measured phrase into the notebook's first cell and the instructor table."""
+    """Write the measured phrase into the notebook's first cell, then bring the instructor
+    guide's tables and the estimated minutes of book/agendas.yml up to date."""
     phrase = run_time_phrase(seconds)
     nb = json.loads(path.read_text())
     first = "".join(nb["cells"][0]["source"])
@@ -86,14 +105,14 @@ def state_run_time(path: Path, seconds: float) -> None:
     first = PHRASE_IN_NOTEBOOK.sub(lambda m: m.group(1) + phrase, first, count=1)
     nb["cells"][0]["source"] = first.splitlines(keepends=True)
     path.write_text(json.dumps(nb, indent=1, ensure_ascii=False) + "\n")
-    nn = path.name[:2]
-    lines = INSTRUCTORS.read_text().splitlines(keepends=True)
-    for i, line in enumerate(lines):
-        cells = line.split(" | ")
-        if line.startswith(f"| {nn} | ") and len(cells) == 7:
-            cells[3] = phrase
-            lines[i] = " | ".join(cells)
-    INSTRUCTORS.write_text("".join(lines))
+    # The instructor guide's table of minutes per chapter shows the same phrase: it is written
+    # from run-times.json, like the estimated compute minutes of book/agendas.yml.
+    import teaching  # tools/teaching.py
+
+    try:
+        teaching.sync_timings()
+    except ValueError as err:
+        print(f"{path.name}: the agendas were not updated: {err}", file=sys.stderr)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -7,6 +7,16 @@ Not part of the ``gptlab`` package that learners import; run it from the reposit
     python tools/workshop.py tag-solutions [NOTEBOOK ...]
     python tools/workshop.py alt-text [NOTEBOOK ...]
     python tools/workshop.py exercise-table [--check]
+    python tools/workshop.py time-scripts [NN ...]
+    python tools/workshop.py sync-timings [--check]
+    python tools/workshop.py guide-tables [--check]
+
+The last three serve the instructor guide (their code is in ``tools/teaching.py``):
+``time-scripts`` runs each chapter's notebook and times every section of its run-and-explain
+script (``book/scripts.yml``) into ``book/data/script-times.json``; ``sync-timings`` carries
+the scripts' talk minutes and the measured compute minutes into ``book/agendas.yml`` and the
+guide's tables; ``guide-tables`` rewrites only the generated tables of ``book/instructors.md``
+and ``book/term-plan.md``.
 
 In the course notebooks an exercise is a run of cells::
 
@@ -47,6 +57,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
+from teaching import DISCUSSION_MINUTES, exercise_minutes  # noqa: F401  (tools/teaching.py)
 
 SOLUTION_TAG = "solution"
 SOLUTION_MARK = "# solution"
@@ -486,7 +497,6 @@ def build_learner_site(
 
 CATALOG_START = "<!-- exercise catalog: written by `python tools/workshop.py exercise-table` -->"
 CATALOG_END = "<!-- end of the exercise catalog -->"
-DISCUSSION_MINUTES = 10  # the discussion exercise and the concept check of each chapter
 
 
 def exercise_table() -> str:
@@ -504,17 +514,6 @@ def exercise_table() -> str:
             f"| {prompt} |"
         )
     return "\n".join(lines)
-
-
-def exercise_minutes() -> dict[str, int]:
-    """Minutes of exercises per chapter ("01": ...): the catalog's plus the discussion's."""
-    from gptlab.exercises import catalog
-
-    minutes: dict[str, int] = {}
-    for row in catalog():
-        nn = f"{row['chapter']:02d}"
-        minutes[nn] = minutes.get(nn, DISCUSSION_MINUTES) + row["minutes"]
-    return minutes
 
 
 def write_exercise_table(guide: str | Path = "book/instructors.md", check: bool = False) -> bool:
@@ -562,9 +561,30 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--src", default="notebooks", help="default: notebooks")
     p = sub.add_parser("exercise-table", help="write the exercise catalog into instructors.md")
     p.add_argument("--check", action="store_true", help="only say whether it is up to date")
+    p = sub.add_parser("time-scripts", help="time each section of the chapters' scripts")
+    p.add_argument("chapters", nargs="*", help="chapter numbers such as 07 (default: all)")
+    for action, text in [
+        ("sync-timings", "carry the scripts' minutes and the measurements into agendas.yml"),
+        ("guide-tables", "write the generated tables of instructors.md and term-plan.md"),
+    ]:
+        p = sub.add_parser(action, help=text)
+        p.add_argument("--check", action="store_true", help="only say whether it is up to date")
     args = parser.parse_args(argv)
     try:
-        if args.action == "learner":
+        if args.action in ("time-scripts", "sync-timings", "guide-tables"):
+            import teaching  # tools/teaching.py, already loaded above
+
+            if args.action == "time-scripts":
+                teaching.time_scripts(args.chapters or None)
+                print("recorded in book/data/script-times.json; next: sync-timings")
+            elif args.action == "sync-timings":
+                changed = teaching.sync_timings(check=args.check)
+                print("agendas and tables " + ("updated" if changed else "up to date"))
+            else:
+                changed = write_exercise_table(check=args.check)
+                changed = teaching.write_guide_tables(check=args.check) or changed
+                print("generated tables " + ("updated" if changed else "up to date"))
+        elif args.action == "learner":
             print(make_learner_edition(args.src, args.dest, force=args.force))
         elif args.action == "exercise-table":
             changed = write_exercise_table(check=args.check)
