@@ -78,6 +78,8 @@ venv: $(STAMP)
 book: $(call env_for,book)
 	@echo "==> Building the website (warnings are errors)"
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
+	@echo "==> Adding the slide decks to the website (_build/html/slides)"
+	$(BIN)/python tools/slides.py build --out _build/html/slides
 	@echo "==> Done: open _build/html/index.html"
 
 # Slides: a reveal.js deck per chapter from the notebooks' slide marks (python tools/slides.py

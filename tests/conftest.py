@@ -34,6 +34,11 @@ def built_site() -> Path:
     if result.returncode != 0:
         pytest.fail("jupyter-book build failed:\n" + (result.stdout + result.stderr)[-6000:])
     html = ROOT / "_build" / "html"
+    # As `make book` does: the slide decks go with the website (the guide links to them).
+    slides = [str(BIN / "python"), "tools/slides.py", "build", "--out", str(html / "slides")]
+    result = subprocess.run(slides, capture_output=True, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        pytest.fail("tools/slides.py build failed:\n" + (result.stdout + result.stderr)[-6000:])
     assert (html / "index.html").exists()
     return html
 

@@ -434,7 +434,7 @@ def test_exercise_catalog_in_the_guide_is_current():
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
-def test_each_chapter_links_its_script_slides_and_exercises(path):
+def test_each_chapter_links_its_script_slides_diagram_and_exercises(path):
     nn = path.name[:2]
     body = re.search(rf"^### {nn} · .*?(?=^### |^## )", GUIDE, re.M | re.S)
     assert body, f"no 'Chapter by chapter' section for {nn}"
@@ -443,6 +443,9 @@ def test_each_chapter_links_its_script_slides_and_exercises(path):
         "**Every learner leaves with:** " + " ".join(SCRIPTS[nn]["must_leave_with"].split()) in text
     )
     assert f"`_build/slides/{path.stem}.html`" in text and "make slides" in text
+    # The website carries the decks (make book and the site fixture build them into slides/).
+    assert f'<a href="../slides/{path.stem}.html">' in text
+    assert f"<diagram-{nn}>`" in text, f"chapter {nn}: link its opening diagram"
     assert f"{{doc}}`../notebooks/{path.stem}`" in text and "<exercise-catalog>" in text
     (table,) = _tables(text)
     assert [row[0] for row in table] == [s["section"] for s in SCRIPTS[nn]["sections"]]

@@ -102,6 +102,7 @@ FACTS = {
     },
     "11_lora": {
         "0.9": "AdamW's beta1 in the course's one loop (a setting)",
+        "0.95": "AdamW's beta2 in the course's one loop (a setting)",
         "0.5": "the LoRA scale alpha / r = 8 / 16 for rank 16 (settings)",
         "1.2": "the LoRA paper's 1.2 TB (published) and exercise 4's 1.2 MB (worked answer)",
         "124,439,808": "GPT-2 small's parameter count (a fact, counted in chapter 06)",

@@ -653,8 +653,10 @@ def script_block(nn: str, script: dict, row: dict, measured: dict) -> str:
         f"**Every learner leaves with:** {' '.join(script['must_leave_with'].split())}\n\n"
         f"{table}\n\n"
         f"**Links.** Script: the table above (`book/scripts.yml`) · notebook: "
-        f"{{doc}}`../notebooks/{stem}` · exercises: {exercises} · slides: "
-        f"`_build/slides/{stem}.html` (built by `make slides`)"
+        f"{{doc}}`../notebooks/{stem}` · diagram: {{ref}}`the opening diagram <diagram-{nn}>`"
+        f" · exercises: {exercises}"
+        f' · slides: <a href="../slides/{stem}.html">{stem}.html</a> (on the website; '
+        f"`make slides` writes the same deck to `_build/slides/{stem}.html` for the room)"
     )
 
 

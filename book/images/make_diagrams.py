@@ -58,6 +58,8 @@ from matplotlib.axes import Axes  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Circle, FancyArrowPatch, FancyBboxPatch, Rectangle  # noqa: E402
 
+from gptlab.tokenizers import _merge_pair  # noqa: E402  (chapter 02's merge, the one copy)
+
 OUT = Path(__file__).resolve().parent / "diagrams"
 ROOT = Path(__file__).resolve().parents[2]
 NOTEBOOKS = ROOT / "notebooks"
@@ -342,19 +344,6 @@ def bpe_chunks(text_: str) -> list[str]:
     return re.findall(r" ?[A-Za-z]+", text_)
 
 
-def merge_pair(ids: list[int], pair: tuple[int, int], new_id: int) -> list[int]:
-    """Replace each occurrence of ``pair`` in ``ids`` (left to right) by ``new_id``."""
-    out, i = [], 0
-    while i < len(ids):
-        if i + 1 < len(ids) and (ids[i], ids[i + 1]) == pair:
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
 def bpe_steps(text_: str = BPE_TEXT, n_merges: int = BPE_MERGES) -> list[dict]:
     """Chapter 02's training loop on a tiny text: count neighbouring pairs inside each chunk,
     merge the most frequent (ties: the smallest pair), repeat. One record per state: the ids of
@@ -371,7 +360,7 @@ def bpe_steps(text_: str = BPE_TEXT, n_merges: int = BPE_MERGES) -> list[dict]:
         best = min(counts, key=lambda p: (-counts[p], p))
         ties = sorted(p for p, n in counts.items() if n == counts[best] and p != best)
         vocab[new_id] = vocab[best[0]] + vocab[best[1]]
-        chunks = [merge_pair(ids, best, new_id) for ids in chunks]
+        chunks = [_merge_pair(ids, best, new_id) for ids in chunks]
         step = {"pair": best, "new_id": new_id, "count": counts[best], "ties": ties}
         steps.append({"chunks": [list(c) for c in chunks], "vocab": dict(vocab)} | step)
     return steps
