@@ -50,11 +50,12 @@ LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests 
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book book-zh slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make slides   a reveal.js deck per chapter in _build/slides (offline; S shows speaker notes)"
+	@echo "make book-zh  build the Chinese edition of the website into _build/html-zh"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
 	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
 	@echo "make lab      open JupyterLab on the notebooks"
@@ -81,6 +82,13 @@ book: $(call env_for,book)
 	@echo "==> Adding the slide decks to the website (_build/html/slides)"
 	$(BIN)/python tools/slides.py build --out _build/html/slides
 	@echo "==> Done: open _build/html/index.html"
+
+# The Chinese edition (中文版): the same sources with the translations in locales/zh_CN
+# (gettext catalogs); tools/zh.py builds it with warnings as errors.
+book-zh: $(call env_for,book)
+	@echo "==> Building the Chinese website into _build/html-zh (warnings are errors)"
+	$(BIN)/python tools/zh.py site --out _build/html-zh
+	@echo "==> Done: open _build/html-zh/index.html"
 
 # Slides: a reveal.js deck per chapter from the notebooks' slide marks (python tools/slides.py
 # mark stores them), with reveal.js and MathJax copied from their Python packages: no internet.

@@ -26,7 +26,7 @@ from gptlab.model import MLP, Block, GPTConfig, LayerNorm, check_idx, init_weigh
 from gptlab.tokenizers import CharTokenizer
 from gptlab.train import configure_optimizer, held_out_loss, lr_schedule, train_loop
 
-#: The rungs in order: (name, what it adds). A rung is named by its index or its name.
+#: The rungs in order, each as (name, what it adds); a rung is named by its index or its name.
 RUNGS: tuple[tuple[str, str], ...] = (
     ("bigram", "a V x V lookup table of next-character logits"),
     ("+ one attention head", "token embedding -> one causal head (size C) -> linear to vocab"),

@@ -24,7 +24,7 @@ if TYPE_CHECKING:  # pragma: no cover - only for type checkers
 
 __all__ = ["GPT", "GPTConfig", "LayerNorm", "MLP", "Block", "WeightsNotCachedError", "PRESETS"]
 
-#: Sizes of the four released GPT-2 models: (n_layer, n_head, n_embd).
+#: Sizes of the four released GPT-2 models, as (n_layer, n_head, n_embd).
 PRESETS: dict[str, dict[str, int]] = {
     "gpt2": dict(n_layer=12, n_head=12, n_embd=768),  # 124M parameters
     "gpt2-medium": dict(n_layer=24, n_head=16, n_embd=1024),  # 355M

@@ -22,7 +22,7 @@ PLAY_TASK_WORKS: tuple[str, ...] = (
     "othello", "romeo_and_juliet", "tempest",
 )  # fmt: skip
 
-#: For the "speaker" task: play -> {heading as printed in the text: name in the answer}.
+#: For the "speaker" task, per play, the heading as printed in the text -> the name in the answer.
 SPEAKER_TASK_CHARACTERS: dict[str, dict[str, str]] = {
     "julius_caesar": {"BRUTUS": "Brutus", "CASSIUS": "Cassius"},
     "macbeth": {"MACBETH": "Macbeth", "LADY MACBETH": "Lady Macbeth"},

@@ -19,7 +19,7 @@ from typing import Any
 
 import regex
 
-#: GPT-2's pre-tokenisation: text is cut into chunks (no token spans two); ``\s+(?!\S)``
+#: GPT-2's pre-tokenisation cuts text into chunks (no token spans two); ``\s+(?!\S)``
 #: leaves a run's last space to stick to the next word.
 GPT2_SPLIT_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
 

@@ -27,7 +27,7 @@ from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
 from gptlab.utils import DictConfig, check_int, eval_mode, get_device
 
-#: AdamW's (beta1, beta2) in every chapter: GPT-3's values (Brown et al., 2020), also nanoGPT's.
+#: AdamW's (beta1, beta2) in every chapter, GPT-3's values (Brown et al., 2020), also nanoGPT's.
 BETAS = (0.9, 0.95)
 
 

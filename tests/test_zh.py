@@ -1,0 +1,162 @@
+"""The Chinese edition (中文版): complete catalogs, its terms, and its website.
+
+The catalogs (locales/zh_CN/LC_MESSAGES/*.po) are read with polib. The Chinese site is built
+once per session by tools/zh.py with warnings as errors and checked like the English one: its
+internal links, its language, glued numbers, Chinese search, and headless Chromium (math
+typeset, no outside host).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import polib
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tools"))
+import zh  # noqa: E402  (tools/zh.py)
+from test_site import _run_chromium, _serve, controls, proxy  # noqa: E402,F401
+from test_site_links import _is_external, _parse  # noqa: E402
+
+CATALOGS = sorted(zh.CATALOGS.rglob("*.po"))
+TERMS = {k.lower(): v for k, v in zh.terms().items()}
+TERM_ROLE = re.compile(r"\{term\}`([^`<]*)<([^>]+)>`")
+
+
+def test_every_catalog_entry_is_translated_and_keeps_its_markup():
+    problems = zh.check()
+    assert not problems, f"{len(problems)} entries need work (python tools/zh.py check):\n" + (
+        "\n".join(f"{k}: {'; '.join(v)}" for k, v in list(problems.items())[:20])
+    )
+
+
+def test_the_check_catches_what_it_should():
+    assert zh.entry_problems("a `x` b", "", []) == ["not translated"]
+    assert "fuzzy" in zh.entry_problems("a b", "甲乙", ["fuzzy"])
+    assert zh.entry_problems("Use `x` here", "这里用 `y`", []) == ["inline code or roles differ"]
+    assert zh.entry_problems("$a^2$ is 4", "$a^2$ 是 5", []) == ["numbers missing: ['4']"]
+    english = "See {term}`tokens <token>` and {glue:text}`n:,`."
+    assert zh.entry_problems(english, "见{term}`词元 <token>`和 {glue:text}`n:,`。", []) == []
+
+
+def test_catalogs_cover_the_current_english_text(tmp_path):
+    """Every message the English sources have now is in a catalog (python tools/zh.py update)."""
+    cmd = [zh._jupyter_book(), "build", str(ROOT), "--path-output", str(tmp_path)]
+    cmd += ["--builder", "custom", "--custom-builder", "gettext"]
+    subprocess.run(cmd, check=True, capture_output=True, cwd=ROOT)
+    templates = tmp_path / "_build" / "gettext"
+    missing = []
+    for pot in sorted(templates.rglob("*.pot")):
+        po_path = zh.CATALOGS / pot.relative_to(templates).with_suffix(".po")
+        assert po_path.exists(), f"no catalog for {pot.relative_to(templates)}"
+        have = {e.msgid for e in polib.pofile(str(po_path)) if not e.obsolete}
+        missing += [
+            f"{po_path.name}: {e.msgid[:70]!r}"
+            for e in polib.pofile(str(pot))
+            if e.msgid not in have
+        ]
+    assert not missing, "run python tools/zh.py update, then translate:\n" + "\n".join(missing[:20])
+
+
+def test_the_glossary_uses_the_chinese_terms():
+    glossary = polib.pofile(str(zh.CATALOGS / "book" / "glossary.po"))
+    headings = [e for e in glossary if e.msgid.lower() in TERMS]
+    assert len(headings) >= 0.9 * len(TERMS), "most glossary headings are in terms.yml"
+    for entry in headings:
+        chinese = TERMS[entry.msgid.lower()]
+        # a heading may add the English in brackets (two headings of one entry must differ)
+        assert entry.msgstr in (chinese, f"{chinese}（{entry.msgid}）"), entry.msgid
+
+
+def test_a_linked_term_is_written_with_its_chinese_term():
+    """Where the English links a glossary term by its own name, the Chinese uses terms.yml's."""
+    wrong = []
+    for path in CATALOGS:
+        for entry in polib.pofile(str(path)):
+            english = {
+                t.strip().lower(): x.strip().lower() for x, t in TERM_ROLE.findall(entry.msgid)
+            }
+            chinese = {t.strip().lower(): x for x, t in TERM_ROLE.findall(entry.msgstr)}
+            for target, text in english.items():
+                written = chinese.get(target, "")
+                if target in TERMS and text == target and TERMS[target] not in written:
+                    wrong.append(f"{path.name}: {target} -> {written!r}")
+    assert not wrong, "\n".join(wrong)
+
+
+# --- the website ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def zh_site() -> Path:
+    try:
+        return zh.build_site(quiet=True)
+    except RuntimeError as error:
+        pytest.fail(str(error))
+
+
+def _text(path: Path) -> str:
+    return path.read_text(encoding="utf-8")
+
+
+def test_pages_are_chinese(zh_site):
+    page = _text(zh_site / "notebooks" / "03_attention.html")
+    assert '<html lang="zh-CN"' in page
+    assert re.search(r"<h1>03 · 注意力机制", page)
+    assert "<h2>1. 词元即向量" in page or re.search(r"<h2>1\. [^<]*[\u4e00-\u9fff]", page)
+    assert "入门" in page  # the part captions of _toc.yml
+    # glued numbers inside translated paragraphs are filled in (chapter 07's short run)
+    short = _text(zh_site / "notebooks" / "07_pretraining.html")
+    assert "{glue:text}" not in short
+    assert re.search(r'运行 <span class="pasted-text">\d+</span> 秒', short)
+
+
+def test_code_and_outputs_are_the_english_editions(zh_site, built_site):
+    """Code cells and outputs are shared: the same code blocks on both editions' pages."""
+    for name in ("03_attention", "07_pretraining", "14_inside_the_model"):
+        pattern = re.compile(r'<div class="highlight-ipython3 notranslate">.*?</div>', re.S)
+        en = pattern.findall(_text(built_site / "notebooks" / f"{name}.html"))
+        cn = pattern.findall(_text(zh_site / "notebooks" / f"{name}.html"))
+        assert en and en == cn, name
+
+
+def test_internal_links_resolve(zh_site):
+    broken = []
+    for page in sorted(zh_site.rglob("*.html")):
+        if page.relative_to(zh_site).parts[0] in {"_static", "_sources", "_images"}:
+            continue
+        for _, url in _parse(page).links:
+            if _is_external(url) or url.startswith("#"):
+                continue
+            target = (page.parent / url.split("#")[0].split("?")[0]).resolve()
+            if url.split("#")[0] and not target.exists():
+                broken.append(f"{page.relative_to(zh_site)} -> {url}")
+    assert not broken, "\n".join(broken[:20])
+
+
+def test_search_finds_chinese_words(zh_site):
+    index = _text(zh_site / "searchindex.js")
+    terms = json.loads(index[index.index("(") + 1 : index.rindex(")")])["terms"]
+    for word in ("注意力机制", "词元", "困惑度", "预训练", "微调", "低秩适配"):
+        assert word in terms, f"{word} is not in the search index (is jieba installed?)"
+
+
+@pytest.mark.parametrize("path", ["notebooks/03_attention.html", "book/glossary.html"])
+def test_page_renders_offline_in_chromium(zh_site, proxy, controls, path):  # noqa: F811
+    _, background = controls
+    server = _serve(zh_site)
+    try:
+        before = len(proxy.hosts)
+        url = f"http://127.0.0.1:{server.server_address[1]}/{path}"
+        result = _run_chromium(["--dump-dom", url], proxy.server_address[1])
+    finally:
+        server.shutdown()
+    assert result.returncode == 0 and "<html" in result.stdout, result.stderr[-2000:]
+    assert not set(proxy.hosts[before:]) - background, f"{path} asked for outside hosts"
+    if path.startswith("notebooks"):
+        assert "mjx-container" in result.stdout, "MathJax did not typeset the math"

@@ -1,0 +1,186 @@
+"""Authoring tool for the Chinese edition (中文版): its catalogs and its website.
+
+The Chinese book is built from the same sources as the English one. Every paragraph, heading,
+list item and table cell of book/ and of the notebooks' markdown cells is a message in a gettext
+catalog, locales/zh_CN/LC_MESSAGES/<page>.po, whose translation Sphinx puts in its place; code,
+math and stored outputs are shared, not copied. Run from the repository root:
+
+    python tools/zh.py update     # extract the English messages, merge them into the catalogs
+    python tools/zh.py check      # every entry translated, none fuzzy, markup and numbers kept
+    python tools/zh.py site       # build the Chinese website into _build/html-zh (-W)
+
+`update` marks an entry fuzzy when its English changed; translate it and remove the flag.
+Terms: locales/zh_CN/terms.yml gives the one Chinese term for each glossary term.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import shutil
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+LANGUAGE = "zh_CN"
+LOCALES = ROOT / "locales"
+CATALOGS = LOCALES / LANGUAGE / "LC_MESSAGES"
+TERMS = LOCALES / LANGUAGE / "terms.yml"
+SITE = ROOT / "_build" / "html-zh"
+STAGE = ROOT / "_build" / "zh"
+
+# What the Chinese edition's configuration changes in _config.yml (the rest is shared).
+OVERRIDES = {
+    "title": "gptlab：从零构建 GPT",
+    "sphinx.config.language": LANGUAGE,
+    # Sphinx's Chinese search splits words with jieba when it is installed.
+    "sphinx.config.html_search_language": "zh",
+}
+
+
+def _jupyter_book() -> str:
+    jb = Path(sys.executable).with_name("jupyter-book")
+    return str(jb) if jb.exists() else "jupyter-book"
+
+
+def zh_config(path: Path) -> Path:
+    """Write _config.yml with OVERRIDES applied to ``path`` and return it."""
+    config = yaml.safe_load((ROOT / "_config.yml").read_text(encoding="utf-8"))
+    for dotted, value in OVERRIDES.items():
+        node = config
+        *parents, last = dotted.split(".")
+        for key in parents:
+            node = node.setdefault(key, {})
+        node[last] = value
+    # The catalogs live in the repository; the staged build must find them by absolute path.
+    config["sphinx"]["config"]["locale_dirs"] = [str(LOCALES)]
+    # Chinese search: jieba splits the text into words; the course's terms are words too.
+    words = path.with_name("jieba-terms.txt")
+    words.write_text("".join(f"{t} 10 n\n" for t in sorted(set(terms().values()))), "utf-8")
+    config["sphinx"]["config"]["html_search_options"] = {"dict": str(words)}
+    # Glued numbers in translated paragraphs (tools/zh_glue.py says why).
+    config["sphinx"]["local_extensions"] = {"zh_glue": str(ROOT / "tools")}
+    path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
+    return path
+
+
+def build_site(out: Path = SITE, quiet: bool = False) -> Path:
+    """Build the Chinese website with warnings as errors into ``out`` and return it.
+
+    Raises RuntimeError with the end of jupyter-book's output when the build fails.
+    """
+    STAGE.mkdir(parents=True, exist_ok=True)
+    config = zh_config(STAGE / "_config_zh.yml")
+    cmd = [_jupyter_book(), "build", str(ROOT), "--config", str(config)]
+    cmd += ["--path-output", str(STAGE), "--warningiserror", "--keep-going"]
+    result = subprocess.run(cmd, capture_output=quiet, text=True, cwd=ROOT)
+    if result.returncode != 0:
+        detail = (result.stdout or "") + (result.stderr or "") if quiet else ""
+        raise RuntimeError(f"jupyter-book build of the Chinese site failed\n{detail[-4000:]}")
+    if out.exists():
+        shutil.rmtree(out)
+    shutil.copytree(STAGE / "_build" / "html", out)
+    # The instructor guide links the slide decks (still in English), as `make book` does.
+    slides = [sys.executable, str(ROOT / "tools" / "slides.py"), "build", "--out"]
+    subprocess.run([*slides, str(out / "slides")], check=True, capture_output=quiet, cwd=ROOT)
+    return out
+
+
+def update() -> None:
+    """Extract the English messages (Sphinx's gettext builder) and merge them into the catalogs."""
+    pot = ROOT / "_build" / "i18n"
+    cmd = [_jupyter_book(), "build", str(ROOT), "--path-output", str(pot)]
+    subprocess.run(cmd + ["--builder", "custom", "--custom-builder", "gettext"], check=True)
+    intl = Path(sys.executable).with_name("sphinx-intl")
+    templates = pot / "_build" / "gettext"
+    subprocess.run(
+        [str(intl), "update", "-p", str(templates), "-l", LANGUAGE, "-d", str(LOCALES)], check=True
+    )
+
+
+# --- checking a translation ------------------------------------------------------------------
+
+CODE = re.compile(r"\{[a-z:-]+\}`[^`]+`|``.+?``|(?<!\})`[^`]+`")
+# In {term}/{ref}/{doc}/{numref} roles with a <target> only the visible text is translated.
+ROLE_WITH_TEXT = re.compile(r"\{(term|ref|doc|numref)\}`[^`<]*<([^>]+)>`")
+MATH = re.compile(r"\$\$.+?\$\$|\$[^$]+\$", re.S)
+URL = re.compile(r"https?://[^\s)>\]]+")
+NUMBER = re.compile(r"(?<![\w.])\d[\d,.]*\d|(?<![\w.])\d(?![\w])")
+
+
+def _code(text: str) -> list[str]:
+    text = ROLE_WITH_TEXT.sub(lambda m: f"{{{m[1]}}}<{m[2]}>", text)
+    return sorted(CODE.findall(text))
+
+
+def entry_problems(msgid: str, msgstr: str, flags: list[str]) -> list[str]:
+    """What is wrong with one translation (empty list: nothing)."""
+    if not msgstr.strip():
+        return ["not translated"]
+    found = ["fuzzy"] if "fuzzy" in flags else []
+    if _code(msgid) != _code(msgstr):
+        found.append("inline code or roles differ")
+    for name, pattern in (("math", MATH), ("links", URL)):
+        if Counter(pattern.findall(msgid)) != Counter(pattern.findall(msgstr)):
+            found.append(f"{name} differ")
+
+    def prose(s: str) -> str:
+        return MATH.sub("", CODE.sub("", s))
+
+    missing = Counter(NUMBER.findall(prose(msgid))) - Counter(NUMBER.findall(prose(msgstr)))
+    if missing:
+        found.append(f"numbers missing: {sorted(missing.elements())}")
+    if msgid.count("**") != msgstr.count("**"):
+        found.append("bold markers differ")
+    return found
+
+
+def check(paths: list[Path] | None = None) -> dict[str, list[str]]:
+    """Problems per catalog entry, as {"page.po: msgid...": [problems]} (empty: all good)."""
+    import polib
+
+    problems: dict[str, list[str]] = {}
+    for path in paths or sorted(CATALOGS.rglob("*.po")):
+        for entry in polib.pofile(str(path)):
+            if entry.obsolete:
+                continue
+            found = entry_problems(entry.msgid, entry.msgstr, entry.flags)
+            if found:
+                key = f"{path.relative_to(CATALOGS)}: {entry.msgid[:60]!r}"
+                problems[key] = found
+    return problems
+
+
+def terms() -> dict[str, str]:
+    """The Chinese term for each English glossary term (locales/zh_CN/terms.yml)."""
+    return yaml.safe_load(TERMS.read_text(encoding="utf-8"))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="tools/zh.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="action", required=True)
+    sub.add_parser("update", help="extract the English messages and merge them into the catalogs")
+    sub.add_parser("check", help="every entry translated, none fuzzy, markup and numbers kept")
+    p = sub.add_parser("site", help="build the Chinese website (warnings are errors)")
+    p.add_argument("--out", default=str(SITE), help="default: _build/html-zh")
+    args = parser.parse_args(argv)
+    if args.action == "update":
+        update()
+    elif args.action == "check":
+        problems = check()
+        for key, found in problems.items():
+            print(f"{key}: {'; '.join(found)}")
+        print(f"{len(problems)} catalog entries need work" if problems else "catalogs complete")
+        return 1 if problems else 0
+    else:
+        out = build_site(Path(args.out).resolve())
+        print(f"Chinese website: {out / 'index.html'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
