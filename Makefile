@@ -46,16 +46,17 @@ env_for = $(if $(wildcard $(STAMP)),$(STAMP),$(VENV)/.gptlab-$(1))
 # ruff (lint, then formatting) over the code, then pytest over the unit tests (which also
 # build the site and check it in Chromium) and nbval over every notebook (a cell that raises
 # fails the run). Settings for ruff are in pyproject.toml.
-LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests conftest.py book/images
+LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests conftest.py book/images book/_ext
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book book-zh slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book book-zh site slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make slides   a reveal.js deck per chapter in _build/slides (offline; S shows speaker notes)"
 	@echo "make book-zh  build the Chinese edition of the website into _build/html-zh"
+	@echo "make site     both editions side by side in _build/site, as GitHub Pages publishes them"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
 	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
 	@echo "make lab      open JupyterLab on the notebooks"
@@ -89,6 +90,14 @@ book-zh: $(call env_for,book)
 	@echo "==> Building the Chinese website into _build/html-zh (warnings are errors)"
 	$(BIN)/python tools/zh.py site --out _build/html-zh
 	@echo "==> Done: open _build/html-zh/index.html"
+
+# The published website (GitHub Pages): both editions side by side, as they are built (their
+# pages link to each other by relative paths), and a front page that opens the English one.
+site: book book-zh
+	rm -rf _build/site && mkdir -p _build/site
+	cp -r _build/html _build/html-zh _build/site/
+	printf '%s\n' '<!doctype html><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=html/index.html"><a href="html/index.html">gptlab</a>' > _build/site/index.html
+	@echo "==> Done: _build/site (html/ and html-zh/)"
 
 # Slides: a reveal.js deck per chapter from the notebooks' slide marks (python tools/slides.py
 # mark stores them), with reveal.js and MathJax copied from their Python packages: no internet.

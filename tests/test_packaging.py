@@ -443,13 +443,17 @@ def test_workflow_publishes_main_and_tests_pull_requests():
     runs = {name: " ".join(s.get("run", "") for s in job["steps"]) for name, job in jobs.items()}
     uses = {name: [s.get("uses", "") for s in job["steps"]] for name, job in jobs.items()}
     assert "pull_request" in jobs["test"]["if"] and "make test" in runs["test"]
-    assert "make book" in runs["build"]
+    assert "make site" in runs["build"]
     upload = next(
         s
         for s in jobs["build"]["steps"]
         if s.get("uses", "").startswith("actions/upload-pages-artifact@")
     )
-    assert upload["with"]["path"] == "_build/html"
+    assert upload["with"]["path"] == "_build/site"
+    # make site: both editions side by side, as the pages' links between them expect
+    dry = subprocess.run(["make", "-n", "site"], capture_output=True, text=True, cwd=ROOT)
+    assert "jupyter-book build" in dry.stdout and "tools/zh.py site" in dry.stdout
+    assert "cp -r _build/html _build/html-zh _build/site/" in dry.stdout
     deploy = jobs["deploy"]
     assert deploy["needs"] == "build" and "refs/heads/main" in deploy["if"]
     assert deploy["permissions"] == {"pages": "write", "id-token": "write"}

@@ -63,7 +63,13 @@ def zh_config(path: Path) -> Path:
     words.write_text("".join(f"{t} 10 n\n" for t in sorted(set(terms().values()))), "utf-8")
     config["sphinx"]["config"]["html_search_options"] = {"dict": str(words)}
     # Glued numbers in translated paragraphs (tools/zh_glue.py says why).
-    config["sphinx"]["local_extensions"] = {"zh_glue": str(ROOT / "tools")}
+    extensions = config["sphinx"].setdefault("local_extensions", {})
+    for name, folder in extensions.items():  # the staged config sits elsewhere: absolute paths
+        extensions[name] = str(ROOT / folder)
+    extensions["zh_glue"] = str(ROOT / "tools")
+    # Each page links to the same page of the English edition (book/_ext/editions.py).
+    english = {"folder": "html", "label": "English", "lang": "en"}
+    config["sphinx"]["config"]["edition_link"] = english
     path.write_text(yaml.safe_dump(config, allow_unicode=True, sort_keys=False), encoding="utf-8")
     return path
 
