@@ -50,12 +50,13 @@ LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests 
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book book-zh site slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book book-zh notebooks-zh site slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make slides   a reveal.js deck per chapter in _build/slides (offline; S shows speaker notes)"
 	@echo "make book-zh  build the Chinese edition of the website into _build/html-zh"
+	@echo "make notebooks-zh  the notebooks with Chinese prose (notebooks-zh/, learner-zh/)"
 	@echo "make site     both editions side by side in _build/site, as GitHub Pages publishes them"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
 	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
@@ -90,6 +91,10 @@ book-zh: $(call env_for,book)
 	@echo "==> Building the Chinese website into _build/html-zh (warnings are errors)"
 	$(BIN)/python tools/zh.py site --out _build/html-zh
 	@echo "==> Done: open _build/html-zh/index.html"
+
+# The Chinese notebooks (same code and outputs, Chinese prose) and their learner edition.
+notebooks-zh: $(STAMP)
+	$(BIN)/python tools/zh.py notebooks --dest notebooks-zh --learner learner-zh
 
 # The published website (GitHub Pages): both editions side by side, as they are built (their
 # pages link to each other by relative paths), and a front page that opens the English one.

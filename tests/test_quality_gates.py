@@ -65,6 +65,7 @@ def _mini_book(folder: Path, body: str) -> Path:
     (folder / "book").mkdir()
     shutil.copy(ROOT / "book" / "references.bib", folder / "book" / "references.bib")
     shutil.copytree(ROOT / "book" / "images", folder / "book" / "images")
+    shutil.copytree(ROOT / "book" / "_ext", folder / "book" / "_ext")  # the config's extensions
     (folder / "_toc.yml").write_text(
         "format: jb-book\nroot: book/intro\nchapters:\n  - file: book/other\n"
     )

@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import nbformat
 import polib
 import pytest
 
@@ -87,6 +88,55 @@ def test_a_linked_term_is_written_with_its_chinese_term():
                 if target in TERMS and text == target and TERMS[target] not in written:
                     wrong.append(f"{path.name}: {target} -> {written!r}")
     assert not wrong, "\n".join(wrong)
+
+
+# --- the Chinese notebooks -------------------------------------------------------------------
+
+NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+
+
+@pytest.fixture(scope="module")
+def zh_notebooks(tmp_path_factory) -> tuple[Path, Path, dict]:
+    import workshop  # tools/workshop.py
+
+    folder = tmp_path_factory.mktemp("zh")
+    report = zh.write_notebooks(folder / "notebooks-zh")
+    workshop.make_learner_edition(folder / "notebooks-zh", folder / "learner-zh")
+    workshop.make_learner_edition(ROOT / "notebooks", folder / "learner-en")
+    return folder / "notebooks-zh", folder / "learner-zh", report
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
+def test_chinese_notebook_has_the_english_code_and_outputs(path, zh_notebooks):
+    """Same cells in the same order; code cells (source, outputs, metadata) identical, so that
+    executing the English notebooks (nbval) covers the Chinese ones; every message placed."""
+    folder, _, report = zh_notebooks
+    assert not report[path.stem], f"messages no markdown cell held: {sorted(report[path.stem])[:3]}"
+    english = nbformat.read(path, as_version=4)
+    chinese = nbformat.read(folder / path.name, as_version=4)
+    assert [c.cell_type for c in chinese.cells] == [c.cell_type for c in english.cells]
+    for en, cn in zip(english.cells, chinese.cells, strict=True):
+        if en.cell_type == "code":
+            assert cn == en
+    prose = [
+        (en.source, cn.source)
+        for en, cn in zip(english.cells, chinese.cells, strict=True)
+        if en.cell_type == "markdown" and re.search(r"[A-Za-z]{4,} [a-z]{3,} [a-z]{3,}", en.source)
+    ]
+    assert all(re.search(r"[\u4e00-\u9fff]", cn) for _, cn in prose), "an English paragraph left"
+
+
+def test_chinese_learner_edition_is_the_english_one_in_chinese(zh_notebooks):
+    """The learner edition made from the Chinese notebooks has the English learner edition's
+    code cells (stubs in, solutions out) and the same cells otherwise."""
+    _, learner, _ = zh_notebooks
+    for path in NOTEBOOKS:
+        chinese = nbformat.read(learner / path.name, as_version=4)
+        english = nbformat.read(learner.with_name("learner-en") / path.name, as_version=4)
+        assert [c.cell_type for c in chinese.cells] == [c.cell_type for c in english.cells]
+        code = [(c.source, c.get("outputs")) for c in english.cells if c.cell_type == "code"]
+        mine = [(c.source, c.get("outputs")) for c in chinese.cells if c.cell_type == "code"]
+        assert mine == code
 
 
 # --- the website ----------------------------------------------------------------------------
@@ -179,3 +229,24 @@ def test_page_renders_offline_in_chromium(zh_site, proxy, controls, path):  # no
     assert not set(proxy.hosts[before:]) - background, f"{path} asked for outside hosts"
     if path.startswith("notebooks"):
         assert "mjx-container" in result.stdout, "MathJax did not typeset the math"
+
+
+def test_chinese_readme_opens_with_the_same_commands_and_mirror_notes():
+    english = (ROOT / "README.md").read_text(encoding="utf-8")
+    chinese = (ROOT / "README.zh-CN.md").read_text(encoding="utf-8")
+    first = re.compile(r"```bash\n(.*?)```", re.S)
+
+    def commands(text: str) -> list[str]:
+        return [line.split("#")[0].strip() for line in first.search(text).group(1).splitlines()]
+
+    assert commands(chinese)[:2] == commands(english)[:2] == ["make book", "make test"]
+    assert "README.zh-CN.md" in english and "(README.md)" in chinese
+    for needed in ("PIP_INDEX_URL", "HF_ENDPOINT", "HF_HUB_OFFLINE", "TORCH_INDEX"):
+        assert needed in chinese, needed
+    # Mirrors are the learner's choice: none is named in what the project installs or runs.
+    project = ["Makefile", "pyproject.toml", "constraints.txt", "environment.yml", ".ci/run"]
+    project += [str(p.relative_to(ROOT)) for p in (ROOT / "binder").iterdir()]
+    project += [str(p.relative_to(ROOT)) for p in (ROOT / ".github").rglob("*.yml")]
+    for name in project:
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert not re.search(r"mirror|tuna\.|aliyun|hf-mirror|HF_ENDPOINT", text, re.I), name

@@ -8,6 +8,7 @@ math and stored outputs are shared, not copied. Run from the repository root:
     python tools/zh.py update     # extract the English messages, merge them into the catalogs
     python tools/zh.py check      # every entry translated, none fuzzy, markup and numbers kept
     python tools/zh.py site       # build the Chinese website into _build/html-zh (-W)
+    python tools/zh.py notebooks  # Chinese notebooks (notebooks-zh/) and learner edition
 
 `update` marks an entry fuzzy when its English changed; translate it and remove the flag.
 Terms: locales/zh_CN/terms.yml gives the one Chinese term for each glossary term.
@@ -161,6 +162,80 @@ def check(paths: list[Path] | None = None) -> dict[str, list[str]]:
     return problems
 
 
+# --- Chinese notebooks ---------------------------------------------------------------------
+
+# Where a message may start in a markdown cell: at the start of a line, after the markup that
+# opens a heading, list item, quote, table cell, directive or option (Sphinx's messages are the
+# text of paragraphs, headings, items, cells and titles, with their line breaks as spaces).
+_OPENER = (
+    r"(?:^|(?<=\n))[ \t]*(?:#{1,6} |[-*+] |\d+\. |> |\| |:::?\{[\w:-]+\} |```\{[\w:-]+\} |:alt: )?"
+    r"|(?<=\|)[ \t]+"  # a table cell after the first
+)
+
+
+def catalog(page: str) -> dict[str, str]:
+    """msgid -> msgstr of a page's catalog (``notebooks/03_attention``), translated entries only."""
+    import polib
+
+    path = CATALOGS / f"{page}.po"
+    return {e.msgid: e.msgstr for e in polib.pofile(str(path)) if e.msgstr and not e.obsolete}
+
+
+def translate_markdown(text: str, messages: dict[str, str]) -> tuple[str, set[str]]:
+    """``text`` with every message of ``messages`` it holds replaced by its translation.
+
+    A message matches where a block of text starts (see _OPENER), with any white space for its
+    spaces, and where that block ends (end of line, or the next table cell). Longer messages go
+    first, so a short one never replaces words inside a longer one. Returns the new text and
+    the messages found.
+    """
+    found: set[str] = set()
+    for msgid in sorted(messages, key=len, reverse=True):
+        words = msgid.split()
+        if not words:
+            continue
+        body = r"[ \t]*\n?[ \t]*".join(re.escape(w) for w in words)
+        pattern = re.compile(f"({_OPENER})" + body + r"(?=[ \t]*(?:\n|$| \|))")
+        translated = messages[msgid]
+        text, count = pattern.subn(lambda m, t=translated: m.group(1) + t, text)
+        if count:
+            found.add(msgid)
+    return text, found
+
+
+def chinese_notebook(path: Path):
+    """The notebook at ``path`` with its markdown cells translated; code and outputs untouched.
+
+    Returns (notebook, messages of the catalog that no markdown cell held).
+    """
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    messages = catalog(f"notebooks/{path.stem}")
+    found: set[str] = set()
+    for cell in nb.cells:
+        if cell.cell_type == "markdown":
+            cell.source, seen = translate_markdown(cell.source, messages)
+            found |= seen
+    nb.metadata["language_info"] = nb.metadata.get("language_info", {})
+    missing = {m for m in messages if m not in found and messages[m] != m}
+    return nb, missing
+
+
+def write_notebooks(dest: Path = ROOT / "notebooks-zh") -> dict[str, set[str]]:
+    """Write the Chinese notebooks into ``dest`` (with the data folders they read) and return
+    the untranslated messages per notebook (empty sets when complete)."""
+    import nbformat
+
+    dest.mkdir(parents=True, exist_ok=True)
+    report = {}
+    for path in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        nb, missing = chinese_notebook(path)
+        nbformat.write(nb, dest / path.name)
+        report[path.stem] = missing
+    return report
+
+
 def terms() -> dict[str, str]:
     """The Chinese term for each English glossary term (locales/zh_CN/terms.yml)."""
     return yaml.safe_load(TERMS.read_text(encoding="utf-8"))
@@ -171,6 +246,9 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="action", required=True)
     sub.add_parser("update", help="extract the English messages and merge them into the catalogs")
     sub.add_parser("check", help="every entry translated, none fuzzy, markup and numbers kept")
+    p = sub.add_parser("notebooks", help="notebooks with Chinese prose, and a learner edition")
+    p.add_argument("--dest", default="notebooks-zh", help="default: notebooks-zh")
+    p.add_argument("--learner", default="learner-zh", help="default: learner-zh ('' for none)")
     p = sub.add_parser("site", help="build the Chinese website (warnings are errors)")
     p.add_argument("--out", default=str(SITE), help="default: _build/html-zh")
     args = parser.parse_args(argv)
@@ -182,6 +260,18 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: {'; '.join(found)}")
         print(f"{len(problems)} catalog entries need work" if problems else "catalogs complete")
         return 1 if problems else 0
+    elif args.action == "notebooks":
+        report = write_notebooks(ROOT / args.dest)
+        missing = {name: found for name, found in report.items() if found}
+        for name, found in missing.items():
+            print(f"{name}: {len(found)} messages not placed, e.g. {sorted(found)[0][:60]!r}")
+        print(f"Chinese notebooks: {args.dest}/ ({len(report)} notebooks)")
+        if args.learner:
+            import workshop  # tools/workshop.py
+
+            workshop.make_learner_edition(ROOT / args.dest, ROOT / args.learner, force=True)
+            print(f"Chinese learner edition: {args.learner}/")
+        return 1 if missing else 0
     else:
         out = build_site(Path(args.out).resolve())
         print(f"Chinese website: {out / 'index.html'}")
