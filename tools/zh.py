@@ -217,7 +217,6 @@ def chinese_notebook(path: Path):
         if cell.cell_type == "markdown":
             cell.source, seen = translate_markdown(cell.source, messages)
             found |= seen
-    nb.metadata["language_info"] = nb.metadata.get("language_info", {})
     missing = {m for m in messages if m not in found and messages[m] != m}
     return nb, missing
 
