@@ -50,13 +50,14 @@ LINT_CMD = $(BIN)/ruff check . && $(BIN)/ruff format --check gptlab tools tests 
 TEST_CMD = $(BIN)/python -m pytest tests notebooks \
 	--nbval-lax --nbval-cell-timeout=600 --nbval-sanitize-with nbval_sanitize.cfg
 
-.PHONY: help venv book book-zh notebooks-zh site slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
+.PHONY: help venv book book-zh notebooks-zh lab-zh site slides test lint test-unit test-notebooks lab learner execute data doctor constraints clean
 
 help:
 	@echo "make book     build the website into _build/html (creates .venv if needed)"
 	@echo "make slides   a reveal.js deck per chapter in _build/slides (offline; S shows speaker notes)"
 	@echo "make book-zh  build the Chinese edition of the website into _build/html-zh"
 	@echo "make notebooks-zh  the notebooks with Chinese prose (notebooks-zh/, learner-zh/)"
+	@echo "make lab-zh   JupyterLab on the Chinese notebooks, gptlab's messages in Chinese"
 	@echo "make site     both editions side by side in _build/site, as GitHub Pages publishes them"
 	@echo "make test     run every test: ruff, unit tests, site build + browser check, all notebooks"
 	@echo "make lint     ruff check on the whole tree, ruff format --check on the code"
@@ -95,6 +96,10 @@ book-zh: $(call env_for,book)
 # The Chinese notebooks (same code and outputs, Chinese prose) and their learner edition.
 notebooks-zh: $(STAMP)
 	$(BIN)/python tools/zh.py notebooks --dest notebooks-zh --learner learner-zh
+
+# JupyterLab on the Chinese notebooks, with gptlab's own messages in Chinese (GPTLAB_LANG).
+lab-zh: notebooks-zh $(call env_for,lab)
+	GPTLAB_LANG=zh_CN $(BIN)/jupyter lab notebooks-zh/00_setup.ipynb
 
 # The published website (GitHub Pages): both editions side by side, as they are built (their
 # pages link to each other by relative paths), and a front page that opens the English one.

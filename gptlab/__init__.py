@@ -48,7 +48,6 @@ __version__ = "0.2.0"
 
 _SUBMODULES = {module.name for module in pkgutil.iter_modules(__path__)}
 
-
 # Top-level helpers, loaded on first use: name -> module that holds it.
 _FUNCTIONS = {
     "doctor": "checkup", "pretrained": "reference",

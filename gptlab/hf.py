@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Union
 
 from gptlab.tokenizers import GPT2_SPLIT_PATTERN, BPETokenizer, bytes_to_unicode
-from gptlab.utils import short_path
+from gptlab.utils import short_path, tr
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from transformers import GPT2Config, GPT2LMHeadModel, PreTrainedModel, PreTrainedTokenizerFast
@@ -45,13 +45,13 @@ def _not_cached(name: str, reason: str) -> WeightsNotCachedError:
     from huggingface_hub.constants import HF_HUB_CACHE
 
     cache = short_path(HF_HUB_CACHE)
-    return WeightsNotCachedError(
-        f"Could not load the pretrained weights {name!r}: the weights are not in the local "
-        f"Hugging Face cache ({cache}) and {reason}. To fix this, connect to the internet once "
-        f"and run `GPT2LMHeadModel.from_pretrained({name!r})` (or `hf download {name}`, called "
-        f"`huggingface-cli download {name}` in older versions) to cache them, or pass the path "
-        f"of a folder saved with `model.save_pretrained(folder)`."
-    )
+    return WeightsNotCachedError(tr(
+        "Could not load the pretrained weights {q}: the weights are not in the local Hugging "
+        "Face cache ({cache}) and {reason}. To fix this, connect to the internet once and run "
+        "`GPT2LMHeadModel.from_pretrained({q})` (or `hf download {name}`, called "
+        "`huggingface-cli download {name}` in older versions) to cache them, or pass the path "
+        "of a folder saved with `model.save_pretrained(folder)`."
+    ).format(q=repr(name), name=name, cache=cache, reason=reason))  # fmt: skip
 
 
 def _load_hf_model(model_or_path: Any) -> GPT2LMHeadModel:
@@ -79,11 +79,12 @@ def _load_hf_model(model_or_path: Any) -> GPT2LMHeadModel:
         return GPT2LMHeadModel.from_pretrained(text, local_files_only=True)
     except OSError as exc:
         if _hf_offline():
-            raise _not_cached(text, "offline mode is on (HF_HUB_OFFLINE=1)") from exc
+            raise _not_cached(text, tr("offline mode is on (HF_HUB_OFFLINE=1)")) from exc
     try:
         return GPT2LMHeadModel.from_pretrained(text)
     except Exception as exc:  # network errors come in many types; the cause stays attached
-        raise _not_cached(text, f"downloading them failed ({type(exc).__name__}: {exc})") from exc
+        why = f"{type(exc).__name__}: {exc}"
+        raise _not_cached(text, tr("downloading them failed ({why})").format(why=why)) from exc
 
 
 def _config_from_hf(cfg: GPT2Config, bias: bool, dropout: float | None) -> GPTConfig:

@@ -3,10 +3,8 @@ and head ablation. Everything is read from the model's own modules with forward 
 arithmetic of the model is repeated here. Shapes: ``L`` = ``n_layer``, ``B`` batch, ``nh``
 heads, ``T`` tokens, ``C`` channels, ``V`` vocabulary."""
 
-from __future__ import annotations
-
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 
 import torch
 from torch import Tensor, nn
@@ -18,52 +16,42 @@ from gptlab.utils import eval_mode
 
 def _check_model(model: GPT) -> GPT:
     if not isinstance(model, GPT):
-        raise TypeError(
-            f"expected a gptlab GPT, got {type(model).__name__}; convert a Hugging Face GPT-2 "
-            "with gptlab.model.GPT.from_hf(model)."
-        )
+        fix = "convert a Hugging Face GPT-2 with gptlab.model.GPT.from_hf(model)"
+        raise TypeError(f"expected a gptlab GPT, got {type(model).__name__}; {fix}.")
     return model
 
 
 @torch.no_grad()
-def _run_with_hooks(model: GPT, idx: Tensor, hook: Callable, modules: list[nn.Module]) -> None:
-    """``model(idx)`` in eval mode with ``hook`` attached to ``modules`` as a forward hook, then
+def _run_with_hooks(model: GPT, idx: Tensor, read: Callable, modules: list[nn.Module]) -> Tensor:
+    """``model(idx)`` in eval mode with a forward hook on each of ``modules`` recording
+    ``read(module, inputs, output)``, a tensor; returns the records stacked in call order, hooks
     removed. The model checks ``idx`` (ids in range, at most ``block_size`` tokens)."""
-    handles = [module.register_forward_hook(hook) for module in modules]
-    try:
-        with eval_mode(model):
-            model(idx)
-    finally:
-        for handle in handles:
-            handle.remove()
+    records: list[Tensor] = []
+    with ExitStack() as hooks, eval_mode(model):  # closing the stack removes every hook
+        for module in modules:  # the hook returns None, so the module's output is left alone
+            hooks.enter_context(module.register_forward_hook(lambda *a: records.append(read(*a))))
+        model(idx)
+    return torch.stack(records)
 
 
 def attention_maps(model: GPT, idx: Tensor) -> Tensor:
     """The attention probabilities of every layer and head, ``(L, B, nh, T, T)``, for ids
     ``idx`` ``(B, T)``: row ``t`` is how query ``t`` spreads its attention over keys ``0..t``.
     Each layer's queries and keys come from its own ``c_attn`` (``MultiHeadAttention._qkv``)."""
-    maps: list[Tensor] = []
 
-    def record(attn: nn.Module, inputs: tuple, output: Tensor) -> None:
+    def weights(attn: nn.Module, inputs: tuple, output: Tensor) -> Tensor:  # (B, nh, T, T)
         q, k, v = attn._qkv(inputs[0])  # each (B, nh, T, hs)
-        _, weights = scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)
-        maps.append(weights)  # (B, nh, T, T)
+        return scaled_dot_product_attention(q, k, v, is_causal=True, return_weights=True)[1]
 
-    _run_with_hooks(model, idx, record, [block.attn for block in _check_model(model).h])
-    return torch.stack(maps)
+    return _run_with_hooks(model, idx, weights, [block.attn for block in _check_model(model).h])
 
 
 def residual_stream(model: GPT, idx: Tensor) -> Tensor:
     """The residual stream ``(L + 1, B, T, C)``: entry 0 is the input to the first block (token
     plus position embeddings), entry ``l + 1`` the output of block ``l``. The last entry is
     the stream *before* the final LayerNorm ``ln_f``."""
-    stream: list[Tensor] = []
-
-    def record(module: nn.Module, inputs: tuple, output: Tensor) -> None:
-        stream.append(output)
-
-    _run_with_hooks(model, idx, record, [_check_model(model).drop, *model.h])
-    return torch.stack(stream)
+    modules = [_check_model(model).drop, *model.h]  # their outputs, in order
+    return _run_with_hooks(model, idx, lambda module, inputs, output: output, modules)
 
 
 @torch.no_grad()
@@ -122,12 +110,7 @@ def ablate_heads(model: GPT, heads: Iterable[tuple[int, int]]) -> Iterator[GPT]:
     def zero(mask: Tensor):
         return lambda module, args: (args[0] * mask, *args[1:])  # (B, T, C) heads side by side
 
-    handles = [
-        model.h[layer].attn.c_proj.register_forward_pre_hook(zero(mask))
-        for layer, mask in keep.items()
-    ]
-    try:
+    with ExitStack() as hooks:  # closing the stack removes every hook, also on an error
+        for layer, mask in keep.items():
+            hooks.enter_context(model.h[layer].attn.c_proj.register_forward_pre_hook(zero(mask)))
         yield model
-    finally:
-        for handle in handles:
-            handle.remove()

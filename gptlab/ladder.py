@@ -12,7 +12,6 @@ import platform
 import statistics
 import time
 from dataclasses import asdict, dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import torch
@@ -75,9 +74,8 @@ class Budget:
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"Budget.{name} must be a positive whole number, got {value!r}.")
         if not 0 <= self.warmup < self.steps:
-            raise ValueError(
-                f"Budget.warmup must be in 0..steps-1, got {self.warmup} with steps={self.steps}."
-            )
+            got = f"got {self.warmup} with steps={self.steps}"
+            raise ValueError(f"Budget.warmup must be in 0..steps-1, {got}.")
 
 
 class _Layer(nn.Module):
@@ -116,8 +114,7 @@ class LadderModel(nn.Module):
         super().__init__()
         self.rung = r = rung_index(rung)
         layers = n_layer if r >= 7 else 1
-        heads = n_head if r >= 3 else 1
-        self.config = GPTConfig(vocab_size, block_size, layers, heads, n_embd)
+        self.config = GPTConfig(vocab_size, block_size, layers, n_head if r >= 3 else 1, n_embd)
         if r == 0:
             self.table = nn.Embedding(vocab_size, vocab_size)  # row i: logits of the next char
         else:
@@ -156,7 +153,7 @@ def encode_splits(train_text: str, val_text: str) -> tuple[int, Tensor, Tensor, 
     return tok.vocab_size, as_ids(train_text), as_ids(val_text), n_unseen
 
 
-@lru_cache(maxsize=1)
+@functools.lru_cache(maxsize=1)
 def _shakespeare() -> tuple[int, Tensor, Tensor, int]:
     return encode_splits(data.shakespeare("train"), data.shakespeare("val"))
 
@@ -190,8 +187,7 @@ def run_rung(
     result = dict(rung=r, name=RUNGS[r][0], seed=seed)
     result["val_loss"] = held_out_loss(model, val_ids, b.block_size, b.eval_windows)
     result["train_loss"] = held_out_loss(model, train_ids, b.block_size, b.eval_windows)
-    result["parameters"] = model.num_params()
-    result["wall_s"] = round(time.perf_counter() - started, 2)
+    result |= dict(parameters=model.num_params(), wall_s=round(time.perf_counter() - started, 2))
     return result | {"cpu_s": round(time.process_time() - cpu_started, 2)}
 
 
@@ -214,8 +210,7 @@ def run_ladder(
             runs = [
                 run_rung(r, s, budget, texts=texts, on_step=lambda _: bar.update()) for s in seeds
             ]
-            row = dict(rung=r, name=name, description=description)
-            row["parameters"] = runs[0]["parameters"]
+            row = dict(rung=r, name=name, description=description, parameters=runs[0]["parameters"])
             for split in ("val", "train"):
                 losses = [run[f"{split}_loss"] for run in runs]
                 row[f"{split}_mean"] = statistics.fmean(losses)
@@ -247,15 +242,14 @@ def format_table(results: dict) -> str:
     """One text table: rung, parameters, held-out and train nats/char (mean ± std), change."""
     head = f"{'#':>2} {'rung':<26}{'params':>9}  {'held-out nats/char':>18}  {'train':>15}"
     lines = [f"{head}  {'change':>7}"]
-    previous = None
-    for row in results["rungs"]:
-        change = "" if previous is None else f"{row['val_mean'] - previous:+.3f}"
+    rows = results["rungs"]
+    for previous, row in zip([None, *rows], rows, strict=False):  # each rung after the one before
+        change = "" if previous is None else f"{row['val_mean'] - previous['val_mean']:+.3f}"
         lines.append(
             f"{row['rung']:>2} {row['name']:<26}{row['parameters']:>9,}  "
             f"{row['val_mean']:>10.3f} ± {row['val_std']:.3f}  "
             f"{row['train_mean']:>7.3f} ± {row['train_std']:.3f}  {change:>7}"
         )
-        previous = row["val_mean"]
     return "\n".join(lines)
 
 

@@ -17,7 +17,7 @@ from torch import Tensor, nn
 
 from gptlab.attention import KVCache, MultiHeadAttention, check_head_count
 from gptlab.hf import WeightsNotCachedError, gpt_from_hf, gpt_to_hf
-from gptlab.utils import DictConfig, check_int
+from gptlab.utils import DictConfig, check_int, tr
 
 if TYPE_CHECKING:  # pragma: no cover - only for type checkers
     from transformers import GPT2LMHeadModel
@@ -124,14 +124,14 @@ def check_idx(idx: Tensor, config: GPTConfig, past_len: int = 0) -> Tensor:
     if not isinstance(idx, Tensor):
         raise ValueError(f"idx must be a tensor of token ids (B, T), got {type(idx).__name__}.")
     if idx.dim() != 2:
-        raise ValueError(
-            f"idx must have shape (B, T), got {tuple(idx.shape)}; for a single sequence use "
-            f"idx.unsqueeze(0) (or idx.view(1, -1))."
-        )
+        raise ValueError(tr(
+            "idx must have shape (B, T), got {shape}; for a single sequence use "
+            "idx.unsqueeze(0) (or idx.view(1, -1))."
+        ).format(shape=tuple(idx.shape)))  # fmt: skip
     if idx.is_floating_point() or idx.is_complex() or idx.dtype == torch.bool:
-        raise ValueError(
-            f"idx must hold integer token ids, got dtype {idx.dtype}; convert with idx.long()."
-        )
+        raise ValueError(tr(
+            "idx must hold integer token ids, got dtype {dtype}; convert with idx.long()."
+        ).format(dtype=idx.dtype))  # fmt: skip
     if idx.dtype not in (torch.int64, torch.int32):
         idx = idx.long()
     T = idx.size(1)
@@ -139,19 +139,19 @@ def check_idx(idx: Tensor, config: GPTConfig, past_len: int = 0) -> Tensor:
         raise ValueError("idx has no tokens (T = 0); pass at least one token per sequence.")
     total, block = past_len + T, config.block_size
     if total > block:
-        cached = f" ({past_len} cached + {T} new)" if past_len else ""
-        raise ValueError(
-            f"sequence of length {total}{cached} is longer than block_size {block}; crop the "
-            f"input to the last {block} tokens (or use a model with a larger block_size)."
-        )
+        cached = tr(" ({past} cached + {new} new)").format(past=past_len, new=T) if past_len else ""
+        raise ValueError(tr(
+            "sequence of length {total}{cached} is longer than block_size {block}; crop the "
+            "input to the last {block} tokens (or use a model with a larger block_size)."
+        ).format(total=total, cached=cached, block=block))  # fmt: skip
     # Out-of-range ids would give an unreadable index error (skipped in torch.compile).
     V = config.vocab_size
     if not torch.compiler.is_compiling() and not 0 <= int(idx.min()) <= int(idx.max()) < V:
         offending = int(idx[(idx < 0) | (idx >= V)][0])
-        raise ValueError(
-            f"token id {offending} is out of range for vocab_size {V} (valid ids are "
-            f"0..{V - 1}); check that the tokenizer matches the model's vocabulary."
-        )
+        raise ValueError(tr(
+            "token id {id} is out of range for vocab_size {V} (valid ids are 0..{last}); check "
+            "that the tokenizer matches the model's vocabulary."
+        ).format(id=offending, V=V, last=V - 1))  # fmt: skip
     return idx
 
 

@@ -5,6 +5,7 @@ from collections.abc import Sequence
 import matplotlib.pyplot as plt
 import numpy as np
 import torch
+from matplotlib.patches import Patch
 
 
 def new_axes(
@@ -89,8 +90,6 @@ def token_bars(
     if highlight is None:
         ax.bar(positions, values, color="tab:blue")
     else:
-        from matplotlib.patches import Patch
-
         kept = [bool(h) for h in torch.as_tensor(highlight).tolist()]
         ax.bar(positions, values, color=["tab:orange" if k else "lightgray" for k in kept])
         kept_patch = Patch(color="tab:orange", label="kept")

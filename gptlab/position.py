@@ -18,8 +18,7 @@ def rope_frequencies(width: int, base: float = 10000.0) -> Tensor:
     """``omega_i = base ** (-2 i / width)``, shape ``(width // 2,)``: channel pair
     ``(2i, 2i + 1)`` turns by ``p * omega_i`` radians at position ``p``."""
     _check_even_width("width", width)
-    i = torch.arange(width // 2, dtype=torch.float64)
-    return base ** (-2.0 * i / width)
+    return base ** (-2.0 * torch.arange(width // 2, dtype=torch.float64) / width)  # i = 0, 1, ...
 
 
 def sinusoidal_positions(
@@ -28,8 +27,7 @@ def sinusoidal_positions(
     """The sinusoidal position encoding, shape ``(T, C)``: ``PE[p, 2i] = sin(p omega_i)`` and
     ``PE[p, 2i + 1] = cos(p omega_i)``, added to token embeddings ``(B, T, C)``.
 
-    Raises ValueError if ``T`` is not a non-negative integer or ``C`` not a positive even one.
-    """
+    Raises ValueError if ``T`` is not a non-negative integer or ``C`` not a positive even one."""
     if isinstance(T, bool) or not isinstance(T, int) or T < 0:
         raise ValueError(f"T must be a non-negative integer (the number of positions), got {T=}.")
     _check_even_width("C", C)
@@ -44,22 +42,17 @@ def apply_rope(x: Tensor, positions: Tensor | None = None, base: float = 10000.0
     Channel pair ``(2i, 2i + 1)`` at position ``positions[t]`` (default ``t``) turns by
     ``p * omega_i``, so ``apply_rope(q)[p] . apply_rope(k)[s]`` depends only on ``s - p``.
     Adjacent channels are paired, as in the paper. Returns the shape and dtype of ``x``;
-    raises ValueError for fewer than 2 dimensions, an odd ``hs`` or ``positions`` not ``(T,)``.
-    """
+    raises ValueError for fewer than 2 dimensions, an odd ``hs`` or ``positions`` not ``(T,)``."""
     if x.dim() < 2:
         raise ValueError(f"x must have shape (..., T, hs), got {tuple(x.shape)}.")
     T, hs = x.shape[-2:]
     _check_even_width("hs (the last dimension of x)", hs)
-    if positions is None:
-        positions = torch.arange(T, device=x.device)
+    positions = torch.arange(T, device=x.device) if positions is None else positions
     if positions.shape != (T,):
-        raise ValueError(
-            f"positions must have shape (T,) = ({T},), one position per row of x, got "
-            f"{tuple(positions.shape)}."
-        )
+        what = f"positions must have shape (T,) = ({T},), one position per row of x"
+        raise ValueError(f"{what}, got {tuple(positions.shape)}.")
     angles = positions.to(torch.float64)[:, None] * rope_frequencies(hs, base).to(x.device)
     cos, sin = angles.cos().to(x.dtype), angles.sin().to(x.dtype)  # (T, hs/2)
-    pairs = x.unflatten(-1, (hs // 2, 2))  # (..., T, hs/2, 2)
-    a, b = pairs[..., 0], pairs[..., 1]
+    a, b = x.unflatten(-1, (hs // 2, 2)).unbind(-1)  # channels 2i and 2i + 1, each (..., T, hs/2)
     # a 2-d rotation of each pair (a, b) by its angle
     return torch.stack([a * cos - b * sin, a * sin + b * cos], dim=-1).flatten(-2)

@@ -12,6 +12,7 @@ from safetensors.torch import load_file
 from gptlab.data import sha256_of
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
+from gptlab.utils import tr
 
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 #: name -> SHA-256 of its model.safetensors (printed by tools/package_reference.py)
@@ -32,22 +33,21 @@ def pretrained(
 
     Raises :class:`PretrainedError` for an unknown name or missing or altered weights."""
     if name not in REFERENCE_MODELS:
-        raise PretrainedError(
-            f"No reference model {name!r}; available: {sorted(REFERENCE_MODELS)}."
-        )
+        known = sorted(REFERENCE_MODELS)
+        raise PretrainedError(tr("No reference model {!r}; available: {}.").format(name, known))
     folder = WEIGHTS_DIR / name
     weights = folder / "model.safetensors"
     if not weights.exists():
-        raise PretrainedError(
-            f"{weights} is missing. It is committed to the repository: reinstall gptlab "
+        raise PretrainedError(tr(
+            "{weights} is missing. It is committed to the repository: reinstall gptlab "
             "(`pip install -e .` in the course folder) or restore the file with git."
-        )
+        ).format(weights=weights))  # fmt: skip
     expected, actual = REFERENCE_MODELS[name], sha256_of(weights)
     if actual != expected:
-        raise PretrainedError(
-            f"{weights} has SHA-256 {actual}, but gptlab expects {expected}: the file is corrupt "
+        raise PretrainedError(tr(
+            "{weights} has SHA-256 {actual}, but gptlab expects {expected}: the file is corrupt "
             "or was replaced. Restore it with `git checkout -- gptlab/weights` or reinstall gptlab."
-        )
+        ).format(weights=weights, actual=actual, expected=expected))  # fmt: skip
     model = GPT(GPTConfig.from_dict(model_info(name)["model_config"]))
     state = {k: v.float() for k, v in load_file(str(weights)).items()}
     model.load_state_dict(state, strict=False)  # lm_head.weight is tied to wte.weight

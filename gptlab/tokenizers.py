@@ -19,6 +19,8 @@ from typing import Any
 
 import regex
 
+from gptlab.utils import tr
+
 #: GPT-2's pre-tokenisation cuts text into chunks (no token spans two); ``\s+(?!\S)``
 #: leaves a run's last space to stick to the next word.
 GPT2_SPLIT_PATTERN = r"'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"
@@ -385,11 +387,11 @@ class CharTokenizer:
         if None not in ids:
             return ids  # type: ignore[return-value]
         pos = ids.index(None)
-        raise ValueError(
-            f"character {text[pos]!r} at position {pos} is not in the vocabulary "
-            f"({self.vocab_size} characters). Build the tokenizer from a text that contains "
-            f"it, or pass unk_token=... to map unseen characters to an 'unknown' token."
-        )
+        raise ValueError(tr(
+            "character {ch!r} at position {pos} is not in the vocabulary ({n} characters). "
+            "Build the tokenizer from a text that contains it, or pass unk_token=... to map "
+            "unseen characters to an 'unknown' token."
+        ).format(ch=text[pos], pos=pos, n=self.vocab_size))  # fmt: skip
 
     def decode(self, ids: Iterable[int]) -> str:
         """Text of ``ids``; ValueError for an id outside ``0..vocab_size-1``."""

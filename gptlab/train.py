@@ -25,7 +25,7 @@ from gptlab.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from gptlab.generate import generate
 from gptlab.model import GPT, GPTConfig
 from gptlab.tokenizers import BPETokenizer
-from gptlab.utils import DictConfig, check_int, eval_mode, get_device
+from gptlab.utils import DictConfig, check_int, eval_mode, get_device, tr
 
 #: AdamW's (beta1, beta2) in every chapter, GPT-3's values (Brown et al., 2020), also nanoGPT's.
 BETAS = (0.9, 0.95)
@@ -340,10 +340,10 @@ def train(
             if k not in cfg.RESUMABLE and getattr(saved, k) != v
         ]
         if diffs:
-            raise CheckpointError(
-                f"Cannot resume: the run was started with other settings ({'; '.join(diffs)}). "
+            raise CheckpointError(tr(
+                "Cannot resume: the run was started with other settings ({diffs}). "
                 "Use the same recipe, or a new --out folder."
-            )
+            ).format(diffs="; ".join(diffs)))  # fmt: skip
         if trainer_state is None:
             raise CheckpointError(
                 f"{ckpt_path} holds a finished model without optimizer state; it cannot be resumed."

@@ -1,9 +1,12 @@
-"""Shared helpers: seeding (the only global state), device, checks, configs as dicts, eval mode."""
+"""Shared helpers: seeding (the only global state), device, checks, configs as dicts, eval mode,
+messages in the learner's language."""
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
+import gettext
 import os
 import random
 from typing import TYPE_CHECKING, Any, Self
@@ -85,3 +88,18 @@ def short_path(path: str | os.PathLike) -> str:
         return os.path.relpath(full)
     home = os.path.expanduser("~")
     return "~" + full[len(home) :] if full.startswith(home + os.sep) else full
+
+
+def tr(message: str) -> str:
+    """``message`` in the language named by ``GPTLAB_LANG`` (``zh_CN``: Simplified Chinese), read
+    when called; English, the message itself, when unset or without a catalog. Catalog:
+    gptlab/locales/<lang>/LC_MESSAGES/gptlab.mo, compiled by ``python tools/zh.py messages``."""
+    lang = os.environ.get("GPTLAB_LANG", "")
+    return catalog(lang).gettext(message) if lang else message
+
+
+@functools.cache
+def catalog(lang: str) -> gettext.NullTranslations:
+    """The messages of ``lang``; English (a ``NullTranslations``) when gptlab has none."""
+    folder = os.path.join(os.path.dirname(__file__), "locales")
+    return gettext.translation("gptlab", folder, [lang], fallback=True)

@@ -640,6 +640,7 @@ def test_sdist_and_wheel_build_pass_twine_and_install_into_a_fresh_venv(tmp_path
 
     names = zipfile.ZipFile(wheel).namelist()
     assert "gptlab/weights/shakespeare/model.safetensors" in names
+    assert "gptlab/locales/zh_CN/LC_MESSAGES/gptlab.mo" in names  # GPTLAB_LANG=zh_CN
     assert not [n for n in names if n.startswith(("tests/", "tools/", "notebooks/"))]
     metadata = zipfile.ZipFile(wheel).read(f"gptlab-{version}.dist-info/METADATA").decode()
     for extra in EXTRAS:
@@ -656,7 +657,9 @@ def test_sdist_and_wheel_build_pass_twine_and_install_into_a_fresh_venv(tmp_path
     assert install.returncode == 0, install.stdout + install.stderr
     probe = (
         "import gptlab, sys; assert gptlab.__version__ == sys.argv[1]; "
-        "assert sys.argv[2] in gptlab.__file__, gptlab.__file__; print('ok')"
+        "assert sys.argv[2] in gptlab.__file__, gptlab.__file__; "
+        "import os; os.environ['GPTLAB_LANG'] = 'zh_CN'; from gptlab.utils import tr; "
+        "assert tr('Correct!') != 'Correct!', 'no Chinese catalog in the wheel'; print('ok')"
     )
     result = subprocess.run(
         [str(python), "-c", probe, version, str(venv)], capture_output=True, text=True, cwd=tmp_path

@@ -230,3 +230,11 @@ def test_one_version_number_and_the_licences():
     for config in ("_config.yml", "_config_learner.yml"):
         footer = yaml.safe_load((ROOT / config).read_text())["html"]["extra_footer"]
         assert "MIT" in footer and "CC BY 4.0" in footer, config
+
+
+def test_package_stays_thin():
+    """Issue 10's budget: gptlab without its exercises is at most 5,000 lines (the exercises
+    have their own budget, tests/test_exercises.py)."""
+    files = [p for p in (ROOT / "gptlab").rglob("*.py") if "exercises" not in p.parts]
+    lines = sum(len(p.read_text().splitlines()) for p in files)
+    assert lines <= 5000, f"gptlab (without exercises/) has {lines} lines; the budget is 5,000"

@@ -9,14 +9,23 @@ math and stored outputs are shared, not copied. Run from the repository root:
     python tools/zh.py check      # every entry translated, none fuzzy, markup and numbers kept
     python tools/zh.py site       # build the Chinese website into _build/html-zh (-W)
     python tools/zh.py notebooks  # Chinese notebooks (notebooks-zh/) and learner edition
+    python tools/zh.py messages   # gptlab's own messages: catalog updated, then compiled
 
 `update` marks an entry fuzzy when its English changed; translate it and remove the flag.
 Terms: locales/zh_CN/terms.yml gives the one Chinese term for each glossary term.
+
+gptlab's own messages (what a learner reads from the package: exercise verdicts, hints and
+solutions' comments, `gptlab doctor`'s lines, the clear errors) go through gptlab.utils.tr,
+which looks them up in gptlab/locales/<lang>/LC_MESSAGES/gptlab.mo when GPTLAB_LANG names a
+language. `messages` collects them (every literal passed to tr, and the exercises' texts), merges
+them into locales/zh_CN/LC_MESSAGES/gptlab.po and compiles that into the .mo that gptlab ships.
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
+import inspect
 import re
 import shutil
 import subprocess
@@ -98,7 +107,8 @@ def build_site(out: Path = SITE, quiet: bool = False) -> Path:
 
 
 def update() -> None:
-    """Extract the English messages (Sphinx's gettext builder) and merge them into the catalogs."""
+    """Extract the English messages (Sphinx's gettext builder, and gptlab's own messages) and
+    merge them into the catalogs."""
     pot = ROOT / "_build" / "i18n"
     cmd = [_jupyter_book(), "build", str(ROOT), "--path-output", str(pot)]
     subprocess.run(cmd + ["--builder", "custom", "--custom-builder", "gettext"], check=True)
@@ -107,6 +117,7 @@ def update() -> None:
     subprocess.run(
         [str(intl), "update", "-p", str(templates), "-l", LANGUAGE, "-d", str(LOCALES)], check=True
     )
+    update_messages()
 
 
 # --- checking a translation ------------------------------------------------------------------
@@ -156,10 +167,121 @@ def check(paths: list[Path] | None = None) -> dict[str, list[str]]:
             if entry.obsolete:
                 continue
             found = entry_problems(entry.msgid, entry.msgstr, entry.flags)
+            if path == MESSAGES and entry.msgstr and placeholders_differ(entry.msgid, entry.msgstr):
+                found.append("placeholders differ")
             if found:
                 key = f"{path.relative_to(CATALOGS)}: {entry.msgid[:60]!r}"
                 problems[key] = found
     return problems
+
+
+# --- gptlab's own messages -------------------------------------------------------------------
+
+MESSAGES = CATALOGS / "gptlab.po"
+COMPILED = ROOT / "gptlab" / "locales" / LANGUAGE / "LC_MESSAGES" / "gptlab.mo"
+PLACEHOLDER = re.compile(r"(?<!\{)\{[^{}]*\}(?!\})")
+# tr() calls whose argument is not a string literal: the runtime text that reaches them.
+DYNAMIC = {
+    "checkup.py": {"why"},  # _PACKAGES' values
+    "exercises/__init__.py": {"note", "hint", "hints[0]", "self.hint_text", "m[2]"},
+}
+
+
+def _literal_messages(path: Path) -> tuple[dict[str, str], list[str]]:
+    """The strings passed to ``tr`` in one module (literals, or module constants), with where
+    they are, and the other arguments passed to it (as source text)."""
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    constants = {
+        target.id: node.value.value
+        for node in tree.body
+        if isinstance(node, ast.Assign) and isinstance(node.value, ast.Constant)
+        for target in node.targets
+        if isinstance(target, ast.Name) and isinstance(node.value.value, str)
+    }
+    where = path.relative_to(ROOT).as_posix() if path.is_relative_to(ROOT) else path.name
+    found, dynamic = {}, []
+    for node in ast.walk(tree):
+        if not (isinstance(node, ast.Call) and getattr(node.func, "id", None) == "tr"):
+            continue
+        arg = node.args[0]
+        if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+            found[arg.value] = f"{where}:{node.lineno}"
+        elif isinstance(arg, ast.Name) and arg.id in constants:
+            found[constants[arg.id]] = f"{where}:{node.lineno}"
+        else:
+            dynamic.append(ast.unparse(arg))
+    return found, dynamic
+
+
+def package_messages() -> dict[str, str]:
+    """Every English message gptlab passes to ``tr``, with where it comes from.
+
+    Raises ValueError for a ``tr`` call whose text this function cannot know: a new one must be
+    a string literal, a module constant or one of the DYNAMIC texts collected below."""
+    from gptlab import checkup
+    from gptlab.exercises import COMMENT, all_exercises
+
+    messages: dict[str, str] = {}
+    for path in sorted((ROOT / "gptlab").rglob("*.py")):
+        found, dynamic = _literal_messages(path)
+        messages |= found
+        known = DYNAMIC.get(path.relative_to(ROOT / "gptlab").as_posix(), set())
+        if unknown := set(dynamic) - known:
+            raise ValueError(f"{path.name}: tr() of {sorted(unknown)}: its text is unknown here")
+    for why in checkup._PACKAGES.values():
+        messages.setdefault(why, "gptlab/checkup.py:_PACKAGES")
+    for ex in all_exercises():
+        where = f"exercises ch{ex.chapter:02d}.{ex.name}"
+        texts = [ex.hint_text] + [h for _, h in ex.mistakes] + [n for _, n in ex.conventions]
+        comments = [m[2] for m in COMMENT.finditer(inspect.getsource(ex.reference))]
+        texts += [c for c in comments if solution_comment(c)]
+        for text in texts:
+            messages.setdefault(text, where)
+    return messages
+
+
+def placeholders_differ(msgid: str, msgstr: str) -> bool:
+    """Whether a translation of a gptlab message has other ``{...}`` fields than the English."""
+    return sorted(PLACEHOLDER.findall(msgid)) != sorted(PLACEHOLDER.findall(msgstr))
+
+
+def solution_comment(text: str) -> bool:
+    """Whether a comment of a solution is prose to translate (not only shapes or code)."""
+    return len(re.findall(r"(?<![\w.])[a-zA-Z]{3,}(?![\w(.])", text)) >= 2
+
+
+def update_messages() -> tuple[int, int]:
+    """Merge :func:`package_messages` into gptlab.po (new entries empty, gone ones dropped),
+    compile it into gptlab/locales, and return (entries, translated)."""
+    import polib
+
+    english = package_messages()
+    old = {e.msgid: e for e in polib.pofile(str(MESSAGES))} if MESSAGES.exists() else {}
+    po = polib.POFile(wrapwidth=0)
+    po.metadata = {"Project-Id-Version": "gptlab", "Language": LANGUAGE,
+                   "Content-Type": "text/plain; charset=UTF-8"}  # fmt: skip
+    for msgid, where in sorted(english.items(), key=lambda item: item[1]):
+        kept = old.get(msgid)
+        entry = polib.POEntry(msgid=msgid, msgstr=kept.msgstr if kept else "")
+        entry.comment = where
+        entry.flags = [f for f in (kept.flags if kept else []) if f == "fuzzy"]
+        po.append(entry)
+    po.save(str(MESSAGES))
+    compile_messages()
+    return len(po), sum(bool(e.msgstr) for e in po)
+
+
+def compile_messages() -> Path:
+    """gptlab.po -> the .mo gptlab reads (translated, not fuzzy entries only)."""
+    import polib
+
+    po = polib.pofile(str(MESSAGES))
+    for entry in po:
+        if "fuzzy" in entry.flags or not entry.msgstr:
+            entry.obsolete = True  # left out of the .mo
+    COMPILED.parent.mkdir(parents=True, exist_ok=True)
+    po.save_as_mofile(str(COMPILED))
+    return COMPILED
 
 
 # --- Chinese notebooks ---------------------------------------------------------------------
@@ -248,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("notebooks", help="notebooks with Chinese prose, and a learner edition")
     p.add_argument("--dest", default="notebooks-zh", help="default: notebooks-zh")
     p.add_argument("--learner", default="learner-zh", help="default: learner-zh ('' for none)")
+    sub.add_parser("messages", help="gptlab's own messages: update gptlab.po and compile it")
     p = sub.add_parser("site", help="build the Chinese website (warnings are errors)")
     p.add_argument("--out", default=str(SITE), help="default: _build/html-zh")
     args = parser.parse_args(argv)
@@ -259,6 +382,10 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{key}: {'; '.join(found)}")
         print(f"{len(problems)} catalog entries need work" if problems else "catalogs complete")
         return 1 if problems else 0
+    elif args.action == "messages":
+        entries, translated = update_messages()
+        print(f"{MESSAGES.relative_to(ROOT)}: {entries} messages, {translated} translated; "
+              f"compiled into {COMPILED.relative_to(ROOT)}")  # fmt: skip
     elif args.action == "notebooks":
         report = write_notebooks(ROOT / args.dest)
         missing = {name: found for name, found in report.items() if found}

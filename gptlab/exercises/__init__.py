@@ -9,7 +9,8 @@ An exercise runs the answer and a reference on every input; where they disagree,
 hint of the declared mistake that behaves like the answer, else the input, the expected value
 and what came back. Verdicts: ``Correct`` (or correct with a named alternative convention);
 ``Not quite`` with a hint, also for an exception, a wrong type, shape or NaN, a forbidden call
-or a time-out; ``Not attempted yet`` for ``...``, ``None`` or ``NotImplementedError``."""
+or a time-out; ``Not attempted yet`` for ``...``, ``None`` or ``NotImplementedError``. Verdicts,
+hints and the solutions' comments are in the learner's language (``gptlab.utils.tr``)."""
 
 from __future__ import annotations
 
@@ -17,9 +18,9 @@ import importlib
 import inspect
 import math
 import pkgutil
+import re
 import signal
 import threading
-import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
@@ -28,22 +29,27 @@ from unittest import mock
 
 import torch
 
+from gptlab.utils import tr
+
 LEVELS = ("recall", "apply", "build")  # a fact or formula; a new case; a whole piece, unseen inputs
 _STUB = "Not attempted yet: your code still raises NotImplementedError; write it, then run again."
 _FORBIDDEN = "Not quite: work without {} (it was switched off while your answer ran)."
-_TOO_SLOW = "Not quite: still running after {:.0f} s (limit {.time_limit:g} s): an endless loop?"
+_TOO_SLOW = "Not quite: still running after {:g} s (the time limit): is there an endless loop?"
+_NOT_QUITE = "Not quite. {}"
+_GOT = "expected {}, got {}"
+_CONVENTION = "Correct, with another convention: {}"
+_EMPTY = "Not attempted yet: replace the `...` with your answer."
+COMMENT = re.compile(r"(  # )(.+)$", re.M)  # a solution's comments, shown in the learner's language
 
 
 class Incorrect(Exception):
-    """Raised by a custom checker (or by ``run``) to reject an answer; the message is the hint."""
+    """Raised by a custom checker (or by ``run``) to reject an answer; its arguments, each in the
+    learner's language, are the hint."""
 
 
-class _Forbidden(BaseException):
-    """A forbidden call (a BaseException, which an answer's ``except Exception`` misses)."""
-
-
-class _TooSlow(BaseException):
-    """The answer ran past the exercise's time limit."""
+class _Stop(BaseException):
+    """A forbidden call or the time limit stopped the answer (a BaseException, which an answer's
+    ``except Exception`` misses); its message is the verdict."""
 
 
 @dataclass
@@ -64,8 +70,8 @@ def describe(value: Any) -> str:
     """A short description of ``value`` for a message: a tensor's shape and dtype, else repr."""
     if isinstance(value, torch.Tensor):
         if value.numel() <= 8:
-            return f"tensor {value.tolist()} (dtype {value.dtype})"
-        return f"a tensor of shape {tuple(value.shape)} (dtype {value.dtype})"
+            return tr("tensor {} (dtype {})").format(value.tolist(), value.dtype)
+        return tr("a tensor of shape {} (dtype {})").format(tuple(value.shape), value.dtype)
     return repr(value) if len(repr(value)) <= 120 else repr(value)[:117] + "..."
 
 
@@ -78,57 +84,58 @@ def same(got: Any, want: Any, rtol: float = 1e-4, atol: float = 1e-5) -> str | N
     if isinstance(want, torch.Tensor):
         if not isinstance(got, torch.Tensor):
             shown = "" if got is None else f": {describe(got)}"
-            return f"expected a torch.Tensor, got {type(got).__name__}{shown}"
+            return tr("expected a torch.Tensor, got {}{}").format(type(got).__name__, shown)
         if got.shape != want.shape:
-            return f"expected shape {tuple(want.shape)}, got {tuple(got.shape)}"
+            return tr("expected shape {}, got {}").format(tuple(want.shape), tuple(got.shape))
         if (want.dtype == torch.bool) != (got.dtype == torch.bool):
-            return f"expected dtype {want.dtype}, got {got.dtype}"
+            return tr("expected dtype {}, got {}").format(want.dtype, got.dtype)
         if got.is_floating_point() and torch.isnan(got).any() and not torch.isnan(want).any():
-            return "the result contains NaN"
+            return tr("the result contains NaN")
         if not torch.allclose(got.double(), want.double(), rtol=rtol, atol=atol, equal_nan=True):
             if want.numel() <= 8:
-                return f"expected {describe(want)}, got {describe(got)}"
-            gap = (got.double() - want.double()).abs().nan_to_num(float("inf"))
-            return f"the values differ by up to {gap.max().item():.3g} (shape {tuple(want.shape)})"
+                return tr(_GOT).format(describe(want), describe(got))
+            gap = (got.double() - want.double()).abs().nan_to_num(float("inf")).max().item()
+            return tr("the values differ by up to {:.3g} (shape {})").format(gap, tuple(want.shape))
         return None
     if isinstance(want, dict) and isinstance(got, dict):
         if set(got) != set(want):
-            return f"expected keys {sorted(want)}, got {sorted(got)}"
+            return tr("expected keys {}, got {}").format(sorted(want), sorted(got))
         got, want = [got[k] for k in want], list(want.values())
     if isinstance(want, (list, tuple)) and isinstance(got, (list, tuple)):
         if len(got) != len(want):
-            return f"expected {len(want)} items, got {len(got)}"
+            return tr("expected {} items, got {}").format(len(want), len(got))
         whys = (same(g, w, rtol, atol) for g, w in zip(got, want, strict=True))
-        return next((f"item {i}: {why}" for i, why in enumerate(whys) if why), None)
+        return next((tr("item {}: {}").format(i, why) for i, why in enumerate(whys) if why), None)
     if isinstance(want, bool) or not isinstance(want, (int, float)):
-        return None if got == want else f"expected {describe(want)}, got {describe(got)}"
+        return None if got == want else tr(_GOT).format(describe(want), describe(got))
     if isinstance(got, torch.Tensor) and got.numel() == 1:
         got = got.item()
     if isinstance(got, bool) or not isinstance(got, (int, float)):
-        return f"expected a number, got {type(got).__name__}"
+        return tr("expected a number, got {}").format(type(got).__name__)
     if math.isnan(got):
-        return "the result is NaN"
+        return tr("the result is NaN")
     if not math.isclose(got, want, rel_tol=rtol, abs_tol=atol):
-        return f"expected about {want:.6g}, got {got:.6g}"
+        return tr("expected about {:.6g}, got {:.6g}").format(want, got)
     return None
 
 
 def _forbid(name: str):
-    """A patch that makes ``name`` raise :class:`_Forbidden`: a function of a module
+    """A patch that makes ``name`` raise :class:`_Stop`: a function of a module
     (``"torch.softmax"``) or a method of a class (``"torch.Tensor.softmax"``)."""
     owner, _, attr = name.rpartition(".")
-    return mock.patch.object(pkgutil.resolve_name(owner), attr, side_effect=_Forbidden(name))
+    stop = _Stop(tr(_FORBIDDEN).format(name))
+    return mock.patch.object(pkgutil.resolve_name(owner), attr, side_effect=stop)
 
 
 @contextmanager
 def _time_limit(seconds: float):
-    """Raise :class:`_TooSlow` after ``seconds`` (main thread of a Unix process only)."""
+    """Raise :class:`_Stop` after ``seconds`` (main thread of a Unix process only)."""
     if not hasattr(signal, "setitimer") or threading.current_thread() != threading.main_thread():
         yield
         return
 
     def on_alarm(signum, frame):
-        raise _TooSlow
+        raise _Stop(tr(_TOO_SLOW).format(seconds))
 
     previous = signal.signal(signal.SIGALRM, on_alarm)
     signal.setitimer(signal.ITIMER_REAL, seconds)
@@ -167,10 +174,6 @@ class Exercise:
     atol: float = 1e-5
     time_limit: float = 20.0
 
-    def __post_init__(self) -> None:
-        if self.level not in LEVELS:
-            raise ValueError(f"level must be one of {LEVELS}, got {self.level!r}")
-
     def _call(self, answer: Any, args: tuple) -> Any:
         """``run(answer, *args)`` on fresh copies of tensors (an answer may edit them in place)."""
         return self.run(answer, *(a.clone() if isinstance(a, torch.Tensor) else a for a in args))
@@ -205,7 +208,7 @@ class Exercise:
         if self.checker is not None:
             with _time_limit(self.time_limit):
                 self.checker(answer)
-            return Result("correct", "Correct!")
+            return Result("correct", tr("Correct!"))
         cases = list(self.inputs())
         for args in cases:
             want = self._call(self.reference, args)
@@ -215,42 +218,40 @@ class Exercise:
             except (NotImplementedError, Incorrect):
                 raise
             except Exception as exc:
-                got, why = exc, f"your answer raised {type(exc).__name__}: {exc}"
+                got, why = exc, tr("your answer raised {}: {}").format(type(exc).__name__, exc)
             if why is None:
                 continue
             for other, note in self.conventions:
                 if all(self._agrees(answer, other, a) for a in cases):
-                    return Result("correct", f"Correct, with another convention: {note}")
+                    return Result("correct", tr(_CONVENTION).format(tr(note)))
             # the mistakes that behave like the answer here; the one that does so everywhere wins
             hints = [hint for wrong, hint in self.mistakes if self._behaves_like(wrong, args, got)]
             for wrong, hint in self.mistakes if len(hints) > 1 else []:
                 if hint in hints and all(self._agrees(answer, wrong, a) for a in cases):
-                    return Result("incorrect", f"Not quite. {hint}")
+                    return Result("incorrect", tr(_NOT_QUITE).format(tr(hint)))
             if hints:
-                return Result("incorrect", f"Not quite. {hints[0]}")
-            shown = ", ".join(describe(a) for a in args) or "no arguments"
-            return Result("incorrect", f"Not quite. On the input ({shown}): {why}.")
-        return Result("correct", "Correct!")
+                return Result("incorrect", tr(_NOT_QUITE).format(tr(hints[0])))
+            shown = ", ".join(describe(a) for a in args) or tr("no arguments")
+            return Result("incorrect", tr("Not quite. On the input ({}): {}.").format(shown, why))
+        return Result("correct", tr("Correct!"))
 
     def evaluate(self, answer: Any) -> Result:
         """Check ``answer`` and return a :class:`Result` (prints nothing, never raises)."""
         if answer is None or answer is Ellipsis:
-            return Result("not attempted", "Not attempted yet: replace the `...` with your answer.")
-        started = time.perf_counter()
+            return Result("not attempted", tr(_EMPTY))
         try:  # inputs and weights drawn in a check leave the notebook's random state alone
             with torch.random.fork_rng(devices=[]):
                 torch.manual_seed(0)
                 return self._judge(answer)
         except NotImplementedError:
-            return Result("not attempted", _STUB)
-        except _Forbidden as exc:
-            return Result("incorrect", _FORBIDDEN.format(exc.args[0]))
-        except _TooSlow:
-            return Result("incorrect", _TOO_SLOW.format(time.perf_counter() - started, self))
+            return Result("not attempted", tr(_STUB))
+        except _Stop as exc:  # a forbidden call or the time limit
+            return Result("incorrect", str(exc))
         except Incorrect as exc:
-            return Result("incorrect", f"Not quite. {exc}")
+            return Result("incorrect", tr(_NOT_QUITE).format(" ".join(map(tr, exc.args))))
         except Exception as exc:  # the learner's code crashed: say so, with the error
-            return Result("incorrect", f"Not quite: your answer raised {type(exc).__name__}: {exc}")
+            crashed = tr("Not quite: your answer raised {}: {}").format(type(exc).__name__, exc)
+            return Result("incorrect", crashed)
 
     def check(self, answer: Any) -> Result:
         """Check ``answer``, print the verdict and return it (truthy when correct)."""
@@ -261,11 +262,13 @@ class Exercise:
 
     def hint(self) -> None:
         """Print a hint."""
-        print(f"Hint ({self.name}): {self.hint_text}")
+        print(tr("Hint ({}): {}").format(self.name, tr(self.hint_text)))
 
     def solution(self) -> None:
-        """Print the reference answer's own source: the code that the checker compares with."""
-        print(f"Solution ({self.name}):\n{inspect.getsource(self.reference)}")
+        """Print the reference answer's own source, the code that the checker compares with (its
+        comments in the learner's language)."""
+        source = COMMENT.sub(lambda m: m[1] + tr(m[2]), inspect.getsource(self.reference))
+        print(tr("Solution ({}):").format(self.name), source, sep="\n")
 
 
 def tiny_gpt(seed: int, vocab_size: int, block_size: int, n_layer: int = 1, **sizes: Any):

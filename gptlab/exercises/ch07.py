@@ -75,7 +75,7 @@ def _check_train(train):  # measures what the loop did: flags in the order of th
         torch.set_num_threads(threads)
     if True in (flags := [torch.equal(before, torch.nn.utils.parameters_to_vector(
             model.parameters())), (end := loss()) >= start, True not in modes, end > TARGET]):
-        raise Incorrect(f"{train_loop.mistakes[flags.index(True)][1]} ({start:.2f} -> {end:.2f})")
+        raise Incorrect(train_loop.mistakes[flags.index(True)][1], f"({start:.2f} -> {end:.2f})")
 def _loop(step=True, zero=True, mode=True, scale=1):  # the loop, one part off
     def train(model, get_batch, steps, lr):
         o, _ = torch.optim.AdamW(model.parameters(), lr=lr * scale), mode and model.train()

@@ -11,6 +11,7 @@ import torch
 from torch import Tensor, nn
 
 from gptlab.train import count_trainable  # noqa: F401  (re-exported for chapter 11)
+from gptlab.utils import tr
 
 
 def _check_hyperparameters(r: int, alpha: float, dropout: float) -> None:
@@ -123,15 +124,18 @@ def apply_lora(
     modules = dict(model.named_modules())
     inside = {f"{n}.base" for n in lora_layers(model)}  # frozen layers inside an adapter
     linear_names = [n for n, m in modules.items() if isinstance(m, nn.Linear) and n not in inside]
-    available = "the model has no nn.Linear modules"
+    available = tr("the model has no nn.Linear modules")
     if linear_names:
         short = ", ".join(_short_names(linear_names))
-        available = f"available Linear modules: {short} (full names like {linear_names[0]!r})"
+        available = tr("available Linear modules: {short} (full names like {first!r})").format(
+            short=short, first=linear_names[0]
+        )
     chosen: dict[str, nn.Linear] = {}
     for target in targets:
         hits = [n for n in modules if n and (n == target or n.endswith("." + target))]
         if not hits:
-            raise ValueError(f"no module of the model is named {target!r}; {available}.")
+            unknown = tr("no module of the model is named {t!r}; {available}.")
+            raise ValueError(unknown.format(t=target, available=available))
         for name in hits:
             module = modules[name]
             if isinstance(module, LoRALinear):
@@ -140,18 +144,19 @@ def apply_lora(
                     "it in, or adapt the model only once."
                 )
             if not isinstance(module, nn.Linear):
-                raise ValueError(
-                    f"target {target!r} matches {name!r}, a {type(module).__name__}, not an "
-                    f"nn.Linear; LoRA adapts Linear layers. {available[0].upper()}{available[1:]}."
-                )
+                kind = type(module).__name__
+                raise ValueError(tr(
+                    "target {t!r} matches {name!r}, a {kind}, not an nn.Linear: LoRA adapts "
+                    "Linear layers; {available}."
+                ).format(t=target, name=name, kind=kind, available=available))  # fmt: skip
             if name in inside:
                 continue
             params = model.named_parameters(remove_duplicate=False)
             if sum(p is module.weight for _, p in params) > 1:
-                raise ValueError(
-                    f"{name!r} shares its weight matrix with another module (weight tying, as "
+                raise ValueError(tr(
+                    "{name!r} shares its weight matrix with another module (weight tying, as "
                     "GPT's lm_head with wte); an adapter would untie them when merged."
-                )
+                ).format(name=name))  # fmt: skip
             chosen[name] = module
 
     model.requires_grad_(False)

@@ -17,7 +17,7 @@ from gptlab.attention import MultiHeadAttention
 from gptlab.generate import generate_by_length
 from gptlab.metrics import exact_match
 from gptlab.train import check_lr, configure_optimizer, lr_schedule, train_loop
-from gptlab.utils import check_int, eval_mode
+from gptlab.utils import check_int, eval_mode, tr
 
 #: Instruction / input / response sections, in the style of Alpaca. ``{response}`` comes last.
 DEFAULT_TEMPLATE = (
@@ -47,10 +47,10 @@ def check_template(template: str) -> tuple[str, ...]:
     if unknown := [n for n in names if n not in _FIELDS]:
         raise ValueError(f"The template uses unknown field(s) {unknown}; the fields are {_FIELDS}.")
     if names.count("response") != 1 or not template.endswith("{response}"):
-        raise ValueError(
-            "The template must end with {response} and contain it exactly once: it marks where "
-            f"the prompt ends and the answer goes (it is there {names.count('response')} times)."
-        )
+        raise ValueError(tr(
+            "The template must end with {{response}} and contain it exactly once: it marks where "
+            "the prompt ends and the answer goes (it is there {n} times)."
+        ).format(n=names.count("response")))  # fmt: skip
     return tuple(n for n in names if n != "response")
 
 
