@@ -124,6 +124,9 @@ def test_chinese_notebook_has_the_english_code_and_outputs(path, zh_notebooks):
         if en.cell_type == "markdown" and re.search(r"[A-Za-z]{4,} [a-z]{3,} [a-z]{3,}", en.source)
     ]
     assert all(re.search(r"[\u4e00-\u9fff]", cn) for _, cn in prose), "an English paragraph left"
+    figures = re.findall(r"\{figure\} (\S+)", "".join(c.source for c in chinese.cells))
+    assert figures and all(f.startswith(f"../book/images/diagrams/{zh.LANGUAGE}/") for f in figures)
+    assert all((ROOT / "notebooks" / f).resolve().exists() for f in figures)
 
 
 def test_chinese_learner_edition_is_the_english_one_in_chinese(zh_notebooks):
@@ -139,6 +142,54 @@ def test_chinese_learner_edition_is_the_english_one_in_chinese(zh_notebooks):
         assert mine == code
 
 
+# --- the diagrams, drawn again with Chinese words ---------------------------------------------
+
+ENGLISH_DIAGRAMS = [*sorted(zh.DIAGRAMS.glob("*.svg")), zh.IMAGES / "course-arc.svg"]
+SVG_TEXT = "{http://www.w3.org/2000/svg}text"
+
+
+def _svg_lines(path: Path) -> list[str]:
+    from xml.etree import ElementTree
+
+    tree = ElementTree.parse(path)
+    return sorted("".join(t.itertext()).strip() for t in tree.iter(SVG_TEXT))
+
+
+def test_the_diagram_catalog_has_every_text_with_a_word():
+    drawn = zh.diagram_messages()
+    catalog = {e.msgid for e in polib.pofile(str(zh.DIAGRAM_MESSAGES)) if not e.obsolete}
+    assert set(drawn) == catalog, "run python tools/zh.py diagrams, then translate"
+    assert len(drawn) > 300
+
+
+@pytest.fixture(scope="module")
+def drawn_in_chinese(tmp_path_factory) -> dict[str, list[str]]:
+    """Per drawing, the lines of text of an SVG drawn now with the catalog's words (without the
+    Chinese font, so only the words, not their places, are compared)."""
+    import warnings
+
+    words = {e.msgid: e.msgstr for e in polib.pofile(str(zh.DIAGRAM_MESSAGES)) if e.msgstr}
+    folder = tmp_path_factory.mktemp("drawn")
+    lines = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # glyphs missing from DejaVu Sans
+        for english, fig, _ in zh._drawn(lambda s: words.get(s, s)):
+            fig.savefig(folder / english.name, format="svg")
+            lines[english.name] = _svg_lines(folder / english.name)
+    return lines
+
+
+@pytest.mark.parametrize("english", ENGLISH_DIAGRAMS, ids=[p.stem for p in ENGLISH_DIAGRAMS])
+def test_each_diagram_has_a_current_chinese_drawing(english, drawn_in_chinese):
+    """book/images/diagrams/zh_CN/ holds each diagram drawn with the catalog's words: its text
+    is exactly the English drawing's text translated (python tools/zh.py diagrams redraws)."""
+    chinese = zh.chinese_twin(english)
+    assert chinese.exists(), "run python tools/zh.py diagrams"
+    lines = _svg_lines(chinese)
+    assert [x for x in lines if x] == [x for x in drawn_in_chinese[english.name] if x]
+    assert sum(bool(re.search(r"[\u4e00-\u9fff]", x)) for x in lines) >= 3
+
+
 # --- the website ----------------------------------------------------------------------------
 
 
@@ -152,6 +203,18 @@ def zh_site() -> Path:
 
 def _text(path: Path) -> str:
     return path.read_text(encoding="utf-8")
+
+
+def test_the_chinese_site_shows_the_chinese_diagrams(zh_site):
+    """The chapters and the diagrams page show the Chinese drawings, never the English ones."""
+    pages = [*(zh_site / "notebooks").glob("*.html"), *(zh_site / "book").glob("*.html")]
+    shown = set()
+    for page in pages:
+        for src in re.findall(r'<img[^>]+src="([^"]+\.svg)"', _text(page)):
+            shown.add((page.parent / src).resolve().read_bytes())
+    for english in ENGLISH_DIAGRAMS:
+        assert zh.chinese_twin(english).read_bytes() in shown, english.name
+        assert english.read_bytes() not in shown, f"{english.name} is shown in English"
 
 
 def test_pages_are_chinese(zh_site):

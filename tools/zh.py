@@ -10,6 +10,7 @@ math and stored outputs are shared, not copied. Run from the repository root:
     python tools/zh.py site       # build the Chinese website into _build/html-zh (-W)
     python tools/zh.py notebooks  # Chinese notebooks (notebooks-zh/) and learner edition
     python tools/zh.py messages   # gptlab's own messages: catalog updated, then compiled
+    python tools/zh.py diagrams   # the diagrams' words: catalog updated, Chinese SVGs drawn
 
 `update` marks an entry fuzzy when its English changed; translate it and remove the flag.
 Terms: locales/zh_CN/terms.yml gives the one Chinese term for each glossary term.
@@ -19,12 +20,19 @@ solutions' comments, `gptlab doctor`'s lines, the clear errors) go through gptla
 which looks them up in gptlab/locales/<lang>/LC_MESSAGES/gptlab.mo when GPTLAB_LANG names a
 language. `messages` collects them (every literal passed to tr, and the exercises' texts), merges
 them into locales/zh_CN/LC_MESSAGES/gptlab.po and compiles that into the .mo that gptlab ships.
+
+The diagrams (book/images/make_diagrams.py) and the course map are drawn again with the words
+of locales/zh_CN/LC_MESSAGES/diagrams.po into a zh_CN/ folder beside the English SVGs, which
+the Chinese site shows (Sphinx's figure_language_filename) and the Chinese notebooks link.
+Drawing them needs the Noto Sans CJK font (apt-get install fonts-noto-cjk) to measure the
+Chinese; the SVGs are committed, so building the site does not.
 """
 
 from __future__ import annotations
 
 import argparse
 import ast
+import functools
 import inspect
 import re
 import shutil
@@ -49,6 +57,8 @@ OVERRIDES = {
     "sphinx.config.language": LANGUAGE,
     # Sphinx's Chinese search splits words with jieba when it is installed.
     "sphinx.config.html_search_language": "zh",
+    # A figure shows its Chinese drawing where there is one (tools/zh.py diagrams).
+    "sphinx.config.figure_language_filename": "{path}{language}/{basename}{ext}",
 }
 
 
@@ -250,25 +260,33 @@ def solution_comment(text: str) -> bool:
     return len(re.findall(r"(?<![\w.])[a-zA-Z]{3,}(?![\w(.])", text)) >= 2
 
 
-def update_messages() -> tuple[int, int]:
-    """Merge :func:`package_messages` into gptlab.po (new entries empty, gone ones dropped),
-    compile it into gptlab/locales, and return (entries, translated)."""
+def _merge(english: dict[str, str], path: Path) -> tuple[int, int]:
+    """Write the catalog ``path`` with one entry per message of ``english`` (msgid -> where it
+    comes from), in that order, keeping the translations it has (new entries empty, gone ones
+    dropped); return (entries, translated)."""
     import polib
 
-    english = package_messages()
-    old = {e.msgid: e for e in polib.pofile(str(MESSAGES))} if MESSAGES.exists() else {}
+    old = {e.msgid: e for e in polib.pofile(str(path))} if path.exists() else {}
     po = polib.POFile(wrapwidth=0)
     po.metadata = {"Project-Id-Version": "gptlab", "Language": LANGUAGE,
                    "Content-Type": "text/plain; charset=UTF-8"}  # fmt: skip
-    for msgid, where in sorted(english.items(), key=lambda item: item[1]):
+    for msgid, where in english.items():
         kept = old.get(msgid)
         entry = polib.POEntry(msgid=msgid, msgstr=kept.msgstr if kept else "")
         entry.comment = where
         entry.flags = [f for f in (kept.flags if kept else []) if f == "fuzzy"]
         po.append(entry)
-    po.save(str(MESSAGES))
-    compile_messages()
+    po.save(str(path))
     return len(po), sum(bool(e.msgstr) for e in po)
+
+
+def update_messages() -> tuple[int, int]:
+    """Merge :func:`package_messages` into gptlab.po, compile it into gptlab/locales, and
+    return (entries, translated)."""
+    english = dict(sorted(package_messages().items(), key=lambda item: item[1]))
+    counts = _merge(english, MESSAGES)
+    compile_messages()
+    return counts
 
 
 def compile_messages() -> Path:
@@ -282,6 +300,121 @@ def compile_messages() -> Path:
     COMPILED.parent.mkdir(parents=True, exist_ok=True)
     po.save_as_mofile(str(COMPILED))
     return COMPILED
+
+
+# --- the diagrams' words ------------------------------------------------------------------------
+
+DIAGRAM_MESSAGES = CATALOGS / "diagrams.po"
+IMAGES = ROOT / "book" / "images"
+DIAGRAMS = IMAGES / "diagrams"
+CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # fonts-noto-cjk
+# A text of a drawing is a message when it holds a word (code, numbers and symbols are not).
+WORD = re.compile(r"(?<![\w.])[A-Za-z]{3,}(?![\w(])")
+CJK_CSS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei'"
+
+
+if str(IMAGES) not in sys.path:  # the drawing scripts and their shared style, book/images/*.py
+    sys.path.append(str(IMAGES))
+
+
+def chinese_twin(english: Path) -> Path:
+    """Where the Chinese drawing of an English SVG lives (figure_language_filename)."""
+    return english.parent / LANGUAGE / english.name
+
+
+def _drawings():
+    """(English SVG, SVG-id salt, text colour, draw) for every drawing of the book with words:
+    the chapter diagrams (make_diagrams.py) and the course map (make_arc_figure.py)."""
+    import make_arc_figure
+    import make_diagrams
+
+    for _, d in make_diagrams.registry():
+        draw = functools.partial(d["draw"], d["title"])
+        yield DIAGRAMS / d["file"], f"gptlab-diagram-{d['file']}", make_diagrams.TEXT, draw
+    yield IMAGES / "course-arc.svg", "gptlab-course-arc", None, make_arc_figure.draw
+
+
+def _drawn(translate=None, fallback: str | None = None):
+    """Draw every drawing, each text passed through ``translate`` (None: as it is) and set in
+    its font with the font ``fallback`` behind it (glyphs missing from the first are measured
+    and named in the second); yield (English SVG path, figure, the texts drawn)."""
+    import matplotlib
+    import matplotlib.pyplot as plt
+    from bookstyle import use_book_style
+    from matplotlib.text import Text
+
+    original = Text.set_text
+    texts: list[str] = []
+
+    def set_text(self, s):
+        if isinstance(s, str) and s.strip():
+            texts.append(s)
+            s = translate(s) if translate else s
+        return original(self, s)
+
+    Text.set_text = set_text
+    try:
+        for english, salt, colour, draw in _drawings():
+            texts.clear()
+            use_book_style(salt)
+            matplotlib.rcParams["text.color"] = colour or matplotlib.rcParamsDefault["text.color"]
+            if fallback:  # text in the default family, measured during drawing (tight_layout)
+                matplotlib.rcParams["font.family"] = ["DejaVu Sans", fallback]
+            fig = draw()
+            for t in fig.findobj(Text) if fallback else []:
+                first = {"sans-serif": "DejaVu Sans", "monospace": "DejaVu Sans Mono"}
+                t.set_fontfamily([first.get(f, f) for f in t.get_fontfamily()] + [fallback])
+            yield english, fig, list(texts)
+            plt.close(fig)
+    finally:
+        Text.set_text = original
+
+
+def diagram_messages() -> dict[str, str]:
+    """Every text of the drawings that holds a word, with the file that draws it."""
+    found: dict[str, str] = {}
+    for english, _, texts in _drawn():
+        for s in texts:
+            if WORD.search(s):
+                found.setdefault(s, english.name)
+    return found
+
+
+def draw_chinese_diagrams() -> list[Path]:
+    """Draw the drawings with the translations of diagrams.po next to the English ones (see
+    :func:`chinese_twin`; Sphinx shows them in the Chinese edition). Text stays text, in DejaVu
+    Sans with Noto Sans CJK after it; the CJK font measures the Chinese for the layout."""
+    import polib
+    from bookstyle import SVG_METADATA
+    from matplotlib import font_manager
+
+    if not CJK_FONT.exists():
+        raise RuntimeError(f"{CJK_FONT} is missing: apt-get install fonts-noto-cjk")
+    for weight in ("Regular", "Bold"):
+        font_manager.fontManager.addfont(str(CJK_FONT).replace("Regular", weight))
+    cjk = font_manager.FontProperties(fname=str(CJK_FONT)).get_name()
+    words = {e.msgid: e.msgstr for e in polib.pofile(str(DIAGRAM_MESSAGES)) if e.msgstr}
+    written = []
+    for english, fig, _ in _drawn(lambda s: words.get(s, s), cjk):
+        path = chinese_twin(english)
+        path.parent.mkdir(exist_ok=True)
+        fig.savefig(path, format="svg", metadata=SVG_METADATA)
+        # The CSS names Simplified Chinese faces (the font file's first face is Japanese), then
+        # the browser's generic family, as the English drawings do.
+        svg = path.read_text(encoding="utf-8")
+        for family, generic in (("DejaVu Sans Mono", "monospace"), ("DejaVu Sans", "sans-serif")):
+            svg = svg.replace(f"'{family}', '{cjk}'", f"'{family}', {CJK_CSS}, {generic}")
+        path.write_text(svg, encoding="utf-8")
+        written.append(path)
+    return written
+
+
+def update_diagram_messages() -> tuple[int, int]:
+    """Merge :func:`diagram_messages` into diagrams.po, draw the Chinese diagrams, and return
+    (entries, translated)."""
+    counts = _merge(diagram_messages(), DIAGRAM_MESSAGES)
+    draw_chinese_diagrams()
+    return counts
 
 
 # --- Chinese notebooks ---------------------------------------------------------------------
@@ -325,6 +458,10 @@ def translate_markdown(text: str, messages: dict[str, str]) -> tuple[str, set[st
     return text, found
 
 
+# A diagram in a notebook, shown in Chinese where tools/zh.py diagrams drew it.
+CHINESE_DIAGRAM = re.compile(r"(\.\./book/images/diagrams/)(\w+\.svg)")
+
+
 def chinese_notebook(path: Path):
     """The notebook at ``path`` with its markdown cells translated; code and outputs untouched.
 
@@ -338,6 +475,7 @@ def chinese_notebook(path: Path):
     for cell in nb.cells:
         if cell.cell_type == "markdown":
             cell.source, seen = translate_markdown(cell.source, messages)
+            cell.source = CHINESE_DIAGRAM.sub(rf"\1{LANGUAGE}/\2", cell.source)
             found |= seen
     missing = {m for m in messages if m not in found and messages[m] != m}
     return nb, missing
@@ -371,6 +509,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--dest", default="notebooks-zh", help="default: notebooks-zh")
     p.add_argument("--learner", default="learner-zh", help="default: learner-zh ('' for none)")
     sub.add_parser("messages", help="gptlab's own messages: update gptlab.po and compile it")
+    sub.add_parser("diagrams", help="the diagrams' words: update diagrams.po, draw Chinese SVGs")
     p = sub.add_parser("site", help="build the Chinese website (warnings are errors)")
     p.add_argument("--out", default=str(SITE), help="default: _build/html-zh")
     args = parser.parse_args(argv)
@@ -386,6 +525,10 @@ def main(argv: list[str] | None = None) -> int:
         entries, translated = update_messages()
         print(f"{MESSAGES.relative_to(ROOT)}: {entries} messages, {translated} translated; "
               f"compiled into {COMPILED.relative_to(ROOT)}")  # fmt: skip
+    elif args.action == "diagrams":
+        entries, translated = update_diagram_messages()
+        print(f"{DIAGRAM_MESSAGES.relative_to(ROOT)}: {entries} texts, {translated} translated; "
+              f"Chinese drawings in {LANGUAGE}/ beside the English ones")  # fmt: skip
     elif args.action == "notebooks":
         report = write_notebooks(ROOT / args.dest)
         missing = {name: found for name, found in report.items() if found}

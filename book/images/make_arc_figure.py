@@ -29,6 +29,7 @@ from bookstyle import (  # noqa: E402
     YELLOW,
     use_book_style,
 )
+from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch  # noqa: E402
 
 OUT = Path(__file__).with_name("course-arc.svg")
@@ -65,9 +66,8 @@ def colour_of(index: int) -> str:
     return next(c for first, last, _, c in PARTS if first <= index <= last)
 
 
-def main() -> None:
-    use_book_style("gptlab-course-arc")
-
+def draw() -> Figure:
+    """The course map: the fifteen chapters in order, coloured by part."""
     fig, ax = plt.subplots(figsize=(13.5, 4.0))
     ax.set_xlim(0, 15.8)
     ax.set_ylim(0.05, 5.2)
@@ -137,6 +137,12 @@ def main() -> None:
         ax.text(x + 0.5, 0.375, name, fontsize=10, va="center")
 
     fig.tight_layout()
+    return fig
+
+
+def main() -> None:
+    use_book_style("gptlab-course-arc")
+    fig = draw()
     fig.savefig(OUT, format="svg", metadata=SVG_METADATA)
     plt.close(fig)
     print(f"wrote {OUT}")
