@@ -190,6 +190,8 @@ def check(paths: list[Path] | None = None) -> dict[str, list[str]]:
 MESSAGES = CATALOGS / "gptlab.po"
 COMPILED = ROOT / "gptlab" / "locales" / LANGUAGE / "LC_MESSAGES" / "gptlab.mo"
 PLACEHOLDER = re.compile(r"(?<!\{)\{[^{}]*\}(?!\})")
+# A word of prose: three letters or more, not part of a name, an attribute or a call.
+WORD = re.compile(r"(?<![\w.])[A-Za-z]{3,}(?![\w(.])")
 # tr() calls whose argument is not a string literal: the runtime text that reaches them.
 DYNAMIC = {
     "checkup.py": {"why"},  # _PACKAGES' values
@@ -257,7 +259,7 @@ def placeholders_differ(msgid: str, msgstr: str) -> bool:
 
 def solution_comment(text: str) -> bool:
     """Whether a comment of a solution is prose to translate (not only shapes or code)."""
-    return len(re.findall(r"(?<![\w.])[a-zA-Z]{3,}(?![\w(.])", text)) >= 2
+    return len(WORD.findall(text)) >= 2
 
 
 def _merge(english: dict[str, str], path: Path) -> tuple[int, int]:
@@ -290,15 +292,11 @@ def update_messages() -> tuple[int, int]:
 
 
 def compile_messages() -> Path:
-    """gptlab.po -> the .mo gptlab reads (translated, not fuzzy entries only)."""
+    """gptlab.po -> the .mo gptlab reads (polib writes the translated, not fuzzy entries)."""
     import polib
 
-    po = polib.pofile(str(MESSAGES))
-    for entry in po:
-        if "fuzzy" in entry.flags or not entry.msgstr:
-            entry.obsolete = True  # left out of the .mo
     COMPILED.parent.mkdir(parents=True, exist_ok=True)
-    po.save_as_mofile(str(COMPILED))
+    polib.pofile(str(MESSAGES)).save_as_mofile(str(COMPILED))
     return COMPILED
 
 
@@ -308,8 +306,6 @@ DIAGRAM_MESSAGES = CATALOGS / "diagrams.po"
 IMAGES = ROOT / "book" / "images"
 DIAGRAMS = IMAGES / "diagrams"
 CJK_FONT = Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc")  # fonts-noto-cjk
-# A text of a drawing is a message when it holds a word (code, numbers and symbols are not).
-WORD = re.compile(r"(?<![\w.])[A-Za-z]{3,}(?![\w(])")
 CJK_CSS = "'Noto Sans CJK SC', 'Source Han Sans SC', 'PingFang SC', 'Microsoft YaHei'"
 
 
@@ -371,7 +367,8 @@ def _drawn(translate=None, fallback: str | None = None):
 
 
 def diagram_messages() -> dict[str, str]:
-    """Every text of the drawings that holds a word, with the file that draws it."""
+    """Every text of the drawings that holds a word (code, numbers and symbols do not), with
+    the file that draws it."""
     found: dict[str, str] = {}
     for english, _, texts in _drawn():
         for s in texts:
